@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, dependencies pointing one way:
+//   STUN (codec) ◄── TURN (sans-I/O engine) ◄── RelayIO (Dispatch data plane) ◄── RelayServer ◄── av1relay
+// C: CAV1Shim (recvmmsg/sendmmsg, socket options, OpenSSL digests) over COpenSSL (system library).
+let strict: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
+
+let package = Package(
+    name: "av1relay",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "av1relay", targets: ["av1relay"]),
+        .library(name: "STUN", targets: ["STUN"]),
+        .library(name: "TURN", targets: ["TURN"]),
+        .library(name: "RelayServer", targets: ["RelayServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2")
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(name: "CAV1Shim", dependencies: ["COpenSSL"]),
+        .target(name: "STUN", dependencies: ["CAV1Shim"], swiftSettings: strict),
+        .target(name: "TURN", dependencies: ["STUN"], swiftSettings: strict),
+        .target(name: "RelayIO", dependencies: ["TURN", "CAV1Shim"], swiftSettings: strict),
+        .target(
+            name: "RelayServer",
+            dependencies: ["RelayIO", "TURN", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "av1relay", dependencies: ["RelayServer"], swiftSettings: strict),
+        .testTarget(name: "STUNTests", dependencies: ["STUN"], swiftSettings: strict),
+        .testTarget(name: "TURNTests", dependencies: ["TURN"], swiftSettings: strict),
+        .testTarget(name: "RelayServerTests", dependencies: ["RelayServer"], swiftSettings: strict),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["RelayServer", "STUN"],
+            swiftSettings: strict
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,161 @@
+import STUN
+import TURN
+
+/// Everything `av1relay` can be told, with its defaults. One value type; `--flag VALUE` and a
+/// config file's `key = value` lines set the same keys (see `RelayConfiguration.options`).
+public struct RelayConfiguration: Sendable, Equatable {
+    /// UDP listening addresses (RFC 8656 §3: 3478 by default).
+    public var listen: [TransportAddress] = [TransportAddress(ip: .v4(0x7F00_0001), port: 3478)]
+    /// Addresses relay sockets bind to and that clients are told (one per family).
+    public var relayAddresses: [IPAddress] = [.v4(0x7F00_0001)]
+    public var minPort: UInt16 = 49152
+    public var maxPort: UInt16 = 65535
+    public var realm = "av1relay"
+    /// Static users: name → password.
+    public var users: [String: String] = [:]
+    /// TURN REST shared secrets (several at once for rotation).
+    public var authSecrets: [String] = []
+    public var allowPeers: [CIDR] = []
+    /// 0 means unlimited.
+    public var userQuota = 16
+    public var totalQuota = 20_000
+    public var defaultLifetime: Int64 = 600
+    public var maxLifetime: Int64 = 3600
+    public var nonceLifetime: Int64 = 600
+    /// 0 means one per core.
+    public var workers = 0
+    public var logLevel = "info"
+    /// Seconds between statistics lines in the log; 0 turns them off.
+    public var statsInterval = 60
+    /// `rfc8656` (channels 0x4000–0x4FFF) or `rfc5766` (0x4000–0x7FFF, for older clients).
+    public var channelRange = "rfc8656"
+
+    // Whether a list was given explicitly: the first value replaces the default, later ones add.
+    var listenOverridden = false
+    var relayOverridden = false
+
+    public init() {}
+
+    /// A readable reason a configuration cannot run, naming the key.
+    public struct Invalid: Error, CustomStringConvertible, Equatable {
+        public var key: String
+        public var reason: String
+        public var description: String { "invalid \(key): \(reason)" }
+    }
+
+    /// Checks what single keys cannot: relations between them.
+    public func validate() throws(Invalid) {
+        if listen.isEmpty { throw Invalid(key: "listen", reason: "at least one listening address is needed") }
+        if relayAddresses.isEmpty { throw Invalid(key: "relay-address", reason: "at least one relay address is needed") }
+        if Set(relayAddresses.map(\.family)).count != relayAddresses.count {
+            throw Invalid(key: "relay-address", reason: "give at most one address per family")
+        }
+        if minPort > maxPort { throw Invalid(key: "min-port", reason: "\(minPort) is above max-port \(maxPort)") }
+        if minPort < 1024 { throw Invalid(key: "min-port", reason: "relay ports below 1024 are reserved") }
+        if defaultLifetime > maxLifetime {
+            throw Invalid(key: "default-lifetime", reason: "\(defaultLifetime) is above max-lifetime \(maxLifetime)")
+        }
+        if realm.isEmpty || realm.utf8.count > 763 {
+            throw Invalid(key: "realm", reason: "must be 1 to 763 bytes (RFC 8489 §14.9)")
+        }
+        if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
+            throw Invalid(key: "log-level", reason: "'\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+}
+
+// MARK: - Options: one table drives flags, config files and --help
+
+extension RelayConfiguration {
+    struct Option: Sendable {
+        var key: String
+        var value: String
+        var help: String
+        var repeatable = false
+        var apply: @Sendable (inout RelayConfiguration, String) throws(Invalid) -> Void
+    }
+
+    static func number<T: FixedWidthInteger>(_ key: String, _ text: String, _ range: ClosedRange<T>) throws(Invalid) -> T {
+        guard let v = T(text), range.contains(v) else {
+            throw Invalid(key: key, reason: "'\(text)' is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return v
+    }
+
+    static let options: [Option] = [
+        Option(key: "listen", value: "ADDR:PORT", help: "UDP address to serve STUN/TURN on (default 127.0.0.1:3478)", repeatable: true) { c, v throws(Invalid) in
+            guard let a = TransportAddress(v, defaultPort: 3478) else {
+                throw Invalid(key: "listen", reason: "'\(v)' is not an address like 127.0.0.1:3478 or [::1]:3478")
+            }
+            c.listenSet(a)
+        },
+        Option(key: "relay-address", value: "IP", help: "address relay ports bind to, one per family (default 127.0.0.1)", repeatable: true) {
+            c, v throws(Invalid) in
+            guard let ip = IPAddress(v) else { throw Invalid(key: "relay-address", reason: "'\(v)' is not an IP address") }
+            c.relaySet(ip)
+        },
+        Option(key: "min-port", value: "N", help: "lowest relay port (default 49152)") { c, v throws(Invalid) in
+            c.minPort = try number("min-port", v, 1...65535)
+        },
+        Option(key: "max-port", value: "N", help: "highest relay port (default 65535)") { c, v throws(Invalid) in
+            c.maxPort = try number("max-port", v, 1...65535)
+        },
+        Option(key: "realm", value: "TEXT", help: "authentication realm (default av1relay)") { c, v throws(Invalid) in c.realm = v },
+        Option(key: "user", value: "NAME:PASSWORD", help: "a static long-term credential", repeatable: true) { c, v throws(Invalid) in
+            guard let colon = v.firstIndex(of: ":"), colon != v.startIndex, v.index(after: colon) != v.endIndex else {
+                throw Invalid(key: "user", reason: "expected NAME:PASSWORD")
+            }
+            c.users[String(v[..<colon])] = String(v[v.index(after: colon)...])
+        },
+        Option(key: "auth-secret", value: "SECRET", help: "TURN REST shared secret (coturn use-auth-secret); repeat to rotate", repeatable: true) {
+            c, v throws(Invalid) in
+            guard !v.isEmpty else { throw Invalid(key: "auth-secret", reason: "must not be empty") }
+            c.authSecrets.append(v)
+        },
+        Option(key: "allow-peer", value: "CIDR", help: "peer range to allow although the default policy denies it", repeatable: true) {
+            c, v throws(Invalid) in
+            guard let cidr = CIDR(v) else { throw Invalid(key: "allow-peer", reason: "'\(v)' is not a CIDR like 10.0.0.0/8") }
+            c.allowPeers.append(cidr)
+        },
+        Option(key: "user-quota", value: "N", help: "allocations per user, 0 = unlimited (default 16)") { c, v throws(Invalid) in
+            c.userQuota = try number("user-quota", v, 0...1_000_000)
+        },
+        Option(key: "total-quota", value: "N", help: "allocations in total, 0 = unlimited (default 20000)") { c, v throws(Invalid) in
+            c.totalQuota = try number("total-quota", v, 0...10_000_000)
+        },
+        Option(key: "default-lifetime", value: "SECONDS", help: "allocation lifetime when the client asks less (default 600)") {
+            c, v throws(Invalid) in c.defaultLifetime = try number("default-lifetime", v, 60...86_400)
+        },
+        Option(key: "max-lifetime", value: "SECONDS", help: "longest allocation lifetime granted (default 3600)") {
+            c, v throws(Invalid) in c.maxLifetime = try number("max-lifetime", v, 60...86_400)
+        },
+        Option(key: "nonce-lifetime", value: "SECONDS", help: "how long a nonce stays valid before 438 (default 600)") {
+            c, v throws(Invalid) in c.nonceLifetime = try number("nonce-lifetime", v, 10...86_400)
+        },
+        Option(key: "workers", value: "N", help: "data-plane workers, 0 = one per core (default 0)") { c, v throws(Invalid) in
+            c.workers = try number("workers", v, 0...256)
+        },
+        Option(key: "log-level", value: "LEVEL", help: "trace, debug, info, notice, warning, error or critical (default info)") {
+            c, v throws(Invalid) in c.logLevel = v
+        },
+        Option(key: "channel-range", value: "RFC", help: "rfc8656: channels 0x4000-0x4FFF; rfc5766: up to 0x7FFF, as older clients such as turnutils_uclient use (default rfc8656)") {
+            c, v throws(Invalid) in
+            guard v == "rfc8656" || v == "rfc5766" else {
+                throw Invalid(key: "channel-range", reason: "'\(v)' is not rfc8656 or rfc5766")
+            }
+            c.channelRange = v
+        },
+        Option(key: "stats-interval", value: "SECONDS", help: "seconds between statistics log lines, 0 = off (default 60)") {
+            c, v throws(Invalid) in c.statsInterval = try number("stats-interval", v, 0...86_400)
+        },
+    ]
+
+    mutating func listenSet(_ a: TransportAddress) {
+        if listenOverridden { listen.append(a) } else { listen = [a] }
+        listenOverridden = true
+    }
+    mutating func relaySet(_ ip: IPAddress) {
+        if relayOverridden { relayAddresses.append(ip) } else { relayAddresses = [ip] }
+        relayOverridden = true
+    }
+}

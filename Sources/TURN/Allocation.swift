@@ -1,0 +1,70 @@
+import STUN
+
+/// One allocation (RFC 8656 §2.2): the relayed transport addresses a client holds, with its
+/// permissions and channel bindings. Lives in one worker's engine.
+public final class Allocation {
+    public let fiveTuple: FiveTuple
+    /// The socket the client's packets arrive on and its replies leave from.
+    public let clientSocket: SocketID
+    public let username: String
+    /// Long-term key the allocation was created with; later requests must use the same user (441).
+    let key: [UInt8]
+    /// One relayed endpoint per address family (dual allocation holds two).
+    public internal(set) var relays: [RelayEndpoint]
+    public internal(set) var expiry: Int64
+    public let created: Int64
+
+    /// Permissions by peer IP (RFC 8656 §9: the port is not part of a permission) → expiry.
+    var permissions: [IPAddress: Int64] = [:]
+    /// Channel bindings, both ways (RFC 8656 §12).
+    var channelsByNumber: [UInt16: Channel] = [:]
+    var channelsByPeer: [TransportAddress: UInt16] = [:]
+
+    /// The Allocate transaction and its success response, replayed on retransmission (§7.2).
+    let allocateTransaction: TransactionID
+    var allocateResponse: [UInt8] = []
+
+    struct Channel {
+        var peer: TransportAddress
+        /// The binding carries data until then.
+        var expiry: Int64
+    }
+
+    init(
+        fiveTuple: FiveTuple, clientSocket: SocketID, username: String, key: [UInt8], relays: [RelayEndpoint],
+        expiry: Int64, created: Int64, allocateTransaction: TransactionID
+    ) {
+        self.fiveTuple = fiveTuple
+        self.clientSocket = clientSocket
+        self.username = username
+        self.key = key
+        self.relays = relays
+        self.expiry = expiry
+        self.created = created
+        self.allocateTransaction = allocateTransaction
+    }
+
+    /// The relayed endpoint for a peer's family (§9.1: 443 if there is none).
+    @inline(__always)
+    func relay(for family: AddressFamily) -> RelayEndpoint? {
+        for r in relays where r.address.family == family { return r }
+        return nil
+    }
+
+    @inline(__always)
+    func hasPermission(_ ip: IPAddress, now: Int64) -> Bool {
+        guard let e = permissions[ip] else { return false }
+        return e > now
+    }
+
+    /// Drops expired permissions, and channel bindings five minutes after they expired
+    /// (RFC 8656 §12: a number or peer may not be rebound to another until then).
+    func sweep(now: Int64) {
+        permissions = permissions.filter { $0.value > now }
+        let stale = channelsByNumber.filter { $0.value.expiry + TURNEngineConfiguration.channelQuarantineMillis <= now }
+        for (number, channel) in stale {
+            channelsByNumber[number] = nil
+            channelsByPeer[channel.peer] = nil
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import STUN
+
+/// Where the engine puts its effects: datagrams to send (in one preallocated byte arena, so the
+/// packet path allocates nothing) and events for logs and metrics. The I/O layer sends and clears
+/// it after each batch; tests read it.
+public final class Outbox {
+    public struct Datagram: Sendable {
+        /// Listener, connection or relay socket to send from.
+        public var socket: SocketID
+        /// Where to (ignored by connection-oriented sockets).
+        public var destination: TransportAddress
+        public var offset: Int
+        public var length: Int
+    }
+
+    public let storage: UnsafeMutableRawBufferPointer
+    public private(set) var used = 0
+    public private(set) var datagrams: [Datagram] = []
+    public var events: [TURNEvent] = []
+    /// Datagrams dropped because the arena was full (the I/O layer flushes before that happens).
+    public private(set) var overflows = 0
+
+    /// The largest single datagram the engine writes.
+    public static let maxDatagram = 65_600
+
+    public init(capacity: Int = 512 * 1024) {
+        storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(capacity, 2 * Outbox.maxDatagram), alignment: 16)
+        datagrams.reserveCapacity(256)
+        events.reserveCapacity(16)
+    }
+
+    deinit {
+        // Media passed through here: clear it before the memory goes back to the allocator.
+        storage.initializeMemory(as: UInt8.self, repeating: 0)
+        storage.deallocate()
+    }
+
+    /// Whether another maximal datagram is sure to fit.
+    public var hasRoom: Bool { storage.count - used >= Outbox.maxDatagram && datagrams.count < 1024 }
+
+    /// Lets `body` write up to `maxLength` bytes, then queues what it wrote.
+    public func write(
+        socket: SocketID, to destination: TransportAddress, maxLength: Int,
+        _ body: (UnsafeMutableRawBufferPointer) -> Int
+    ) {
+        guard storage.count - used >= maxLength else {
+            overflows += 1
+            return
+        }
+        let region = UnsafeMutableRawBufferPointer(rebasing: storage[used..<(used + maxLength)])
+        let n = body(region)
+        commit(socket: socket, destination: destination, length: n)
+    }
+
+    func commit(socket: SocketID, destination: TransportAddress, length: Int) {
+        datagrams.append(Datagram(socket: socket, destination: destination, offset: used, length: length))
+        used += (length + 15) & ~15
+    }
+
+    /// Queues bytes built elsewhere (control-plane responses).
+    public func append(socket: SocketID, to destination: TransportAddress, bytes: [UInt8]) {
+        write(socket: socket, to: destination, maxLength: bytes.count) { out in
+            bytes.withUnsafeBytes { out.copyMemory(from: $0) }
+            return bytes.count
+        }
+    }
+
+    /// The bytes of one queued datagram.
+    public func bytes(of d: Datagram) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: storage[d.offset..<(d.offset + d.length)])
+    }
+
+    /// A copy of a queued datagram (tests).
+    public func copy(_ index: Int) -> [UInt8] { Array(bytes(of: datagrams[index])) }
+
+    /// Forgets everything queued. The arena is overwritten by the next batch; `scrub()` zeroes it.
+    public func removeAll() {
+        datagrams.removeAll(keepingCapacity: true)
+        events.removeAll(keepingCapacity: true)
+        used = 0
+    }
+
+    /// Zeroes the part of the arena used since the last scrub (after the last batch of a wake-up,
+    /// so that no payload lingers in memory while the worker sleeps).
+    public func scrub(upTo high: Int) {
+        UnsafeMutableRawBufferPointer(rebasing: storage[0..<min(high, storage.count)]).initializeMemory(as: UInt8.self, repeating: 0)
+    }
+}
+
+/// What the engine tells the outside world, for logs and metrics. No addresses, no usernames,
+/// no payload: the server decides what of this may be logged.
+public enum TURNEvent: Sendable, Equatable {
+    case allocationCreated(transport: TransportProtocol, families: Int)
+    case allocationDeleted(reason: DeletionReason, lifetimeSeconds: Int64)
+    case requestFailed(method: STUNMethod, code: Int)
+    case peerDenied(PeerPolicy.Denial)
+
+    public enum DeletionReason: String, Sendable {
+        case refreshedToZero = "refresh", expired, connectionClosed = "connection-closed", shutdown
+    }
+}
+
+/// Counters the engine keeps; the server reads them for metrics.
+public struct TURNStats: Sendable {
+    public var packetsFromClients = 0
+    public var packetsToClients = 0
+    public var packetsToPeers = 0
+    public var packetsFromPeers = 0
+    public var bytesToPeers = 0
+    public var bytesToClients = 0
+    /// Data plane drops: no permission, no channel, unknown allocation, malformed.
+    public var dropped = 0
+    public var malformed = 0
+    public var requests = 0
+    public var errorResponses = 0
+
+    public init() {}
+
+    public static func + (a: TURNStats, b: TURNStats) -> TURNStats {
+        var s = a
+        s.packetsFromClients += b.packetsFromClients
+        s.packetsToClients += b.packetsToClients
+        s.packetsToPeers += b.packetsToPeers
+        s.packetsFromPeers += b.packetsFromPeers
+        s.bytesToPeers += b.bytesToPeers
+        s.bytesToClients += b.bytesToClients
+        s.dropped += b.dropped
+        s.malformed += b.malformed
+        s.requests += b.requests
+        s.errorResponses += b.errorResponses
+        return s
+    }
+}

@@ -1,0 +1,289 @@
+import STUN
+
+/// The control plane: Binding, Allocate, Refresh, CreatePermission, ChannelBind
+/// (RFC 8489 §6.3, RFC 8656 §7–§12), each check in the order the RFC gives it.
+extension TURNEngine {
+    /// An RFC error to answer with.
+    struct Rejection: Error {
+        var code: Int
+        var reason: String
+        init(_ code: Int, _ reason: String) {
+            self.code = code
+            self.reason = reason
+        }
+    }
+
+    mutating func handleRequest(_ m: STUNMessage, tuple: FiveTuple, socket: SocketID, now: TURNTime, out: Outbox) {
+        stats.requests += 1
+        let reply = Reply(request: m, tuple: tuple, socket: socket, software: configuration.software)
+        if m.method == .binding {
+            // RFC 8489 §6.3.1: no authentication for Binding; §7.3.1 unknown attributes first.
+            let unknown = m.unknownComprehensionRequired
+            if !unknown.isEmpty { return reject(reply, Rejection(420, "Unknown Attribute"), unknown: unknown, out: out) }
+            var b = reply.success()
+            b.append(.xorMappedAddress, xorAddress: tuple.client)
+            reply.send(b, key: nil, out: out)
+            return
+        }
+        guard [.allocate, .refresh, .createPermission, .channelBind].contains(m.method) else {
+            return reject(reply, Rejection(400, "Unknown method"), out: out)
+        }
+        let credential: Authenticator.Credential
+        switch configuration.authenticator.authenticate(m, client: tuple.client, now: now) {
+        case .success(let c):
+            credential = c
+        case .failure(.challenge):
+            return challenge(reply, code: 401, reason: "Unauthorized", now: now, out: out)
+        case .failure(.staleNonce):
+            return challenge(reply, code: 438, reason: "Stale Nonce", now: now, out: out)
+        case .failure(.unauthorized(let why)):
+            return challenge(reply, code: 401, reason: why, now: now, out: out)
+        case .failure(.badRequest(let why)):
+            return reject(reply, Rejection(400, why), out: out)
+        }
+        let unknown = m.unknownComprehensionRequired
+        if !unknown.isEmpty {
+            return reject(reply, Rejection(420, "Unknown Attribute"), unknown: unknown, key: credential.key, out: out)
+        }
+        do {
+            switch m.method {
+            case .allocate: try allocate(m, reply: reply, credential: credential, now: now, out: out)
+            case .refresh: try refresh(m, reply: reply, credential: credential, now: now, out: out)
+            case .createPermission: try createPermission(m, reply: reply, credential: credential, now: now, out: out)
+            default: try channelBind(m, reply: reply, credential: credential, now: now, out: out)
+            }
+        } catch let r as Rejection {
+            reject(reply, r, key: credential.key, out: out)
+        } catch {
+            reject(reply, Rejection(400, "Malformed attribute"), key: credential.key, out: out)
+        }
+    }
+
+    // MARK: Allocate (RFC 8656 §7.2)
+
+    mutating func allocate(_ m: STUNMessage, reply: Reply, credential: Authenticator.Credential, now: TURNTime, out: Outbox) throws {
+        if let existing = allocations[reply.tuple] {
+            // A retransmission gets the same answer; anything else is a mismatch.
+            if existing.allocateTransaction == m.transactionID, !existing.allocateResponse.isEmpty {
+                out.append(socket: reply.socket, to: reply.tuple.client, bytes: existing.allocateResponse)
+                return
+            }
+            throw Rejection(437, "Allocation Mismatch")
+        }
+        guard let transport = try m.uint32(.requestedTransport) else { throw Rejection(400, "REQUESTED-TRANSPORT missing") }
+        guard transport >> 24 == 17 else { throw Rejection(442, "Unsupported Transport Protocol") }
+        let token = try m.reservationToken()
+        let evenPort = try m.evenPort()
+        let requestedFamily = try m.familyByte(.requestedAddressFamily)
+        let additionalFamily = try m.familyByte(.additionalAddressFamily)
+        if token != nil && (evenPort.present || requestedFamily != nil) {
+            throw Rejection(400, "RESERVATION-TOKEN excludes EVEN-PORT and REQUESTED-ADDRESS-FAMILY")
+        }
+        if requestedFamily != nil && additionalFamily != nil {
+            throw Rejection(400, "REQUESTED-ADDRESS-FAMILY excludes ADDITIONAL-ADDRESS-FAMILY")
+        }
+        if let additionalFamily, additionalFamily != AddressFamily.ipv6.rawValue {
+            throw Rejection(400, "ADDITIONAL-ADDRESS-FAMILY must be IPv6")
+        }
+        if evenPort.present && additionalFamily != nil { throw Rejection(400, "EVEN-PORT excludes dual allocation") }
+        var family = AddressFamily.ipv4
+        if let requestedFamily {
+            guard let f = AddressFamily(rawValue: requestedFamily) else { throw Rejection(440, "Address Family not Supported") }
+            family = f
+        }
+        let lifetime = try desiredLifetime(m)
+
+        switch resources.acquireAllocation(user: credential.username) {
+        case .granted: break
+        case .userQuotaReached: throw Rejection(486, "Allocation Quota Reached")
+        case .totalQuotaReached: throw Rejection(508, "Insufficient Capacity")
+        }
+        var relays: [RelayEndpoint] = []
+        var reservationToken: UInt64?
+        var addressError: (AddressFamily, Int, String)?
+        if let token {
+            guard let endpoint = resources.claimReservation(token) else {
+                resources.releaseAllocation(user: credential.username)
+                throw Rejection(508, "Insufficient Capacity: unknown reservation")
+            }
+            relays.append(endpoint)
+        } else {
+            switch resources.openRelay(family: family, evenPort: evenPort.present, reserveNext: evenPort.reserveNext) {
+            case .opened(let endpoint, let token):
+                relays.append(endpoint)
+                reservationToken = token
+            case .unsupportedFamily:
+                resources.releaseAllocation(user: credential.username)
+                throw Rejection(440, "Address Family not Supported")
+            case .exhausted:
+                resources.releaseAllocation(user: credential.username)
+                throw Rejection(508, "Insufficient Capacity")
+            }
+            if additionalFamily != nil {
+                switch resources.openRelay(family: .ipv6, evenPort: false, reserveNext: false) {
+                case .opened(let endpoint, _): relays.append(endpoint)
+                case .unsupportedFamily: addressError = (.ipv6, 440, "Address Family not Supported")
+                case .exhausted: addressError = (.ipv6, 508, "Insufficient Capacity")
+                }
+            }
+        }
+
+        let allocation = Allocation(
+            fiveTuple: reply.tuple, clientSocket: reply.socket, username: credential.username, key: credential.key,
+            relays: relays, expiry: now.millis + lifetime * 1000, created: now.millis,
+            allocateTransaction: m.transactionID)
+        allocations[reply.tuple] = allocation
+        for r in relays { byRelaySocket[r.socket] = allocation }
+
+        var b = reply.success()
+        for r in relays { b.append(.xorRelayedAddress, xorAddress: r.address) }
+        b.append(.lifetime, uint32: UInt32(lifetime))
+        if let reservationToken {
+            b.append(.reservationToken, (0..<8).map { UInt8(truncatingIfNeeded: reservationToken >> UInt64(56 - 8 * $0)) })
+        }
+        b.append(.xorMappedAddress, xorAddress: reply.tuple.client)
+        if let (f, code, reason) = addressError { b.appendAddressErrorCode(family: f, code: code, reason: reason) }
+        allocation.allocateResponse = reply.send(b, key: credential.key, out: out)
+        out.events.append(.allocationCreated(transport: reply.tuple.transport, families: relays.count))
+    }
+
+    /// RFC 8656 §7.2 / §7.3: the requested lifetime capped at the maximum, never below the default.
+    func desiredLifetime(_ m: STUNMessage) throws -> Int64 {
+        guard let requested = try m.uint32(.lifetime) else { return configuration.defaultLifetime }
+        return max(configuration.defaultLifetime, min(Int64(requested), configuration.maxLifetime))
+    }
+
+    // MARK: Refresh (RFC 8656 §7.3)
+
+    mutating func refresh(_ m: STUNMessage, reply: Reply, credential: Authenticator.Credential, now: TURNTime, out: Outbox) throws {
+        guard let allocation = allocations[reply.tuple] else { throw Rejection(437, "Allocation Mismatch") }
+        guard allocation.username == credential.username else { throw Rejection(441, "Wrong Credentials") }
+        if let f = try m.familyByte(.requestedAddressFamily) {
+            guard let family = AddressFamily(rawValue: f), allocation.relay(for: family) != nil else {
+                throw Rejection(443, "Peer Address Family Mismatch")
+            }
+        }
+        var b = reply.success()
+        if try m.uint32(.lifetime) == 0 {
+            delete(allocation, reason: .refreshedToZero, now: now, out: out)
+            b.append(.lifetime, uint32: 0)
+        } else {
+            let lifetime = try desiredLifetime(m)
+            allocation.expiry = now.millis + lifetime * 1000
+            b.append(.lifetime, uint32: UInt32(lifetime))
+        }
+        reply.send(b, key: credential.key, out: out)
+    }
+
+    // MARK: CreatePermission (RFC 8656 §9.2)
+
+    mutating func createPermission(
+        _ m: STUNMessage, reply: Reply, credential: Authenticator.Credential, now: TURNTime, out: Outbox
+    ) throws {
+        guard let allocation = allocations[reply.tuple] else { throw Rejection(437, "Allocation Mismatch") }
+        guard allocation.username == credential.username else { throw Rejection(441, "Wrong Credentials") }
+        let peers = try m.xorAddresses(.xorPeerAddress)
+        guard !peers.isEmpty else { throw Rejection(400, "XOR-PEER-ADDRESS missing") }
+        // All or nothing: every peer is checked before any permission is installed.
+        for peer in peers { try checkPeer(peer, for: allocation, out: out) }
+        for peer in peers { allocation.permissions[peer.ip] = now.millis + configuration.permissionLifetime * 1000 }
+        reply.send(reply.success(), key: credential.key, out: out)
+    }
+
+    // MARK: ChannelBind (RFC 8656 §12.2)
+
+    mutating func channelBind(_ m: STUNMessage, reply: Reply, credential: Authenticator.Credential, now: TURNTime, out: Outbox) throws {
+        guard let allocation = allocations[reply.tuple] else { throw Rejection(437, "Allocation Mismatch") }
+        guard allocation.username == credential.username else { throw Rejection(441, "Wrong Credentials") }
+        guard let number = try m.channelNumber() else { throw Rejection(400, "CHANNEL-NUMBER missing") }
+        guard configuration.channelRange.contains(number) else { throw Rejection(400, "Channel number out of range") }
+        guard let peer = try m.xorAddress(.xorPeerAddress) else { throw Rejection(400, "XOR-PEER-ADDRESS missing") }
+        try checkPeer(peer, for: allocation, out: out)
+        if let bound = allocation.channelsByNumber[number], bound.peer != peer {
+            throw Rejection(400, "Channel bound to another peer")
+        }
+        if let bound = allocation.channelsByPeer[peer], bound != number {
+            throw Rejection(400, "Peer bound to another channel")
+        }
+        allocation.channelsByNumber[number] = .init(peer: peer, expiry: now.millis + configuration.channelLifetime * 1000)
+        allocation.channelsByPeer[peer] = number
+        let permissionExpiry = now.millis + configuration.permissionLifetime * 1000
+        allocation.permissions[peer.ip] = max(allocation.permissions[peer.ip] ?? 0, permissionExpiry)
+        reply.send(reply.success(), key: credential.key, out: out)
+    }
+
+    /// The family must match a relayed address (443) and the peer policy must allow it (403).
+    func checkPeer(_ peer: TransportAddress, for allocation: Allocation, out: Outbox) throws {
+        guard allocation.relay(for: peer.family) != nil else { throw Rejection(443, "Peer Address Family Mismatch") }
+        if let denial = configuration.peerPolicy.denial(for: peer) {
+            out.events.append(.peerDenied(denial))
+            throw Rejection(403, "Forbidden")
+        }
+    }
+
+    // MARK: Answers
+
+    mutating func challenge(_ reply: Reply, code: Int, reason: String, now: TURNTime, out: Outbox) {
+        stats.errorResponses += 1
+        out.events.append(.requestFailed(method: reply.request.method, code: code))
+        var b = reply.error(code: code, reason: reason)
+        b.append(.realm, text: configuration.realm)
+        b.append(.nonce, text: configuration.authenticator.makeNonce(for: reply.tuple.client, now: now))
+        b.appendPasswordAlgorithms(configuration.authenticator.algorithms)
+        reply.send(b, key: nil, out: out)
+    }
+
+    mutating func reject(_ reply: Reply, _ r: Rejection, unknown: [STUNAttributeType] = [], key: [UInt8]? = nil, out: Outbox) {
+        stats.errorResponses += 1
+        out.events.append(.requestFailed(method: reply.request.method, code: r.code))
+        var b = reply.error(code: r.code, reason: r.reason)
+        if !unknown.isEmpty { b.appendUnknownAttributes(unknown) }
+        reply.send(b, key: key, out: out)
+    }
+
+    /// A request that is STUN but whose attributes do not parse: 400 if there is a transaction to
+    /// answer, nothing if the fingerprint says it was not STUN at all.
+    mutating func answerMalformed(
+        _ message: UnsafeRawBufferPointer, header: STUNHeader, tuple: FiveTuple, socket: SocketID, out: Outbox, error: STUNParseError
+    ) {
+        drop(malformed: true)
+        guard error != .badFingerprint else { return }
+        stats.errorResponses += 1
+        var b = STUNMessageBuilder(method: header.type.method, class: .errorResponse, transactionID: header.transactionID)
+        b.appendErrorCode(400, reason: "Bad Request")
+        if let software = configuration.software { b.append(.software, text: software) }
+        out.append(socket: socket, to: tuple.client, bytes: b.bytes)
+    }
+}
+
+/// Builds and sends the answer to one request.
+struct Reply {
+    let request: STUNMessage
+    let tuple: FiveTuple
+    let socket: SocketID
+    let software: String?
+
+    func success() -> STUNMessageBuilder {
+        STUNMessageBuilder(method: request.method, class: .successResponse, transactionID: request.transactionID)
+    }
+
+    func error(code: Int, reason: String) -> STUNMessageBuilder {
+        var b = STUNMessageBuilder(method: request.method, class: .errorResponse, transactionID: request.transactionID)
+        b.appendErrorCode(code, reason: reason)
+        return b
+    }
+
+    /// Adds SOFTWARE, the integrity attribute the request used (when authenticated) and
+    /// FINGERPRINT (when the request had one), then queues it. Returns the bytes sent.
+    @discardableResult
+    func send(_ builder: STUNMessageBuilder, key: [UInt8]?, out: Outbox) -> [UInt8] {
+        var b = builder
+        if let software { b.append(.software, text: software) }
+        if let key {
+            if request.usesIntegritySHA256 { b.appendMessageIntegritySHA256(key: key) } else { b.appendMessageIntegrity(key: key) }
+        }
+        if request.contains(.fingerprint) { b.appendFingerprint() }
+        out.append(socket: socket, to: tuple.client, bytes: b.bytes)
+        return b.bytes
+    }
+}

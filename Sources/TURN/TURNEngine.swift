@@ -1,0 +1,173 @@
+import STUN
+
+/// The TURN server as a state machine (RFC 8656): bytes, the 5-tuple and the time go in; datagrams
+/// to send and events come out through an `Outbox`. No sockets, timers, locks or logging here.
+///
+/// One engine per worker. Everything about an allocation lives in the engine that created it; the
+/// I/O layer keeps a client's packets on one worker (SO_REUSEPORT hashing, one connection per
+/// worker) and delivers a relay socket's packets to the worker that opened it.
+public struct TURNEngine<Resources: RelayResources> {
+    public var configuration: TURNEngineConfiguration
+    public let resources: Resources
+    public internal(set) var stats = TURNStats()
+
+    var allocations: [FiveTuple: Allocation] = [:]
+    var byRelaySocket: [SocketID: Allocation] = [:]
+    var nextSweep: Int64 = 0
+    /// Data indications' transaction ids: a random base plus a counter (RFC 8489 §6 asks only
+    /// that ids not repeat; indications are never answered).
+    var indicationID: TransactionID
+
+    public init(configuration: TURNEngineConfiguration, resources: Resources) {
+        self.configuration = configuration
+        self.resources = resources
+        self.indicationID = TransactionID.random()
+    }
+
+    public var allocationCount: Int { allocations.count }
+
+    /// The allocation of a 5-tuple (tests and diagnostics).
+    public func allocation(for tuple: FiveTuple) -> Allocation? { allocations[tuple] }
+
+    // MARK: - Packet in
+
+    /// A datagram (UDP) or one framed message (TCP/TLS) from a client.
+    /// `socket` is where it arrived: replies leave from there.
+    public mutating func handleClientPacket(
+        _ bytes: UnsafeRawBufferPointer, tuple: FiveTuple, socket: SocketID, now: TURNTime, out: Outbox
+    ) {
+        stats.packetsFromClients += 1
+        guard let first = bytes.first else { return drop(malformed: true) }
+        if STUNDataPath.isChannelData(firstByte: first) {
+            return relayChannelData(bytes, tuple: tuple, now: now, out: out)
+        }
+        let header: STUNHeader
+        do {
+            guard let h = try STUNHeader(parsing: bytes), bytes.count >= h.messageSize else { return drop(malformed: true) }
+            header = h
+        } catch {
+            return drop(malformed: true)
+        }
+        // A datagram holds one message; a stream message arrives framed to its size.
+        let message = UnsafeRawBufferPointer(rebasing: bytes[0..<header.messageSize])
+        switch header.type.messageClass {
+        case .indication where header.type.method == .send:
+            relaySendIndication(message, header: header, tuple: tuple, now: now, out: out)
+        case .request:
+            let parsed: STUNMessage
+            do {
+                guard let m = try STUNMessage(parsing: message) else { return drop(malformed: true) }
+                parsed = m
+            } catch {
+                return answerMalformed(message, header: header, tuple: tuple, socket: socket, out: out, error: error)
+            }
+            handleRequest(parsed, tuple: tuple, socket: socket, now: now, out: out)
+        default:
+            drop(malformed: false)  // responses and other indications (Binding keepalives) need nothing
+        }
+    }
+
+    /// A datagram that arrived on a relay socket from a peer (RFC 8656 §11.3, §12.6).
+    public mutating func handlePeerPacket(
+        _ bytes: UnsafeRawBufferPointer, from peer: TransportAddress, relaySocket: SocketID, now: TURNTime, out: Outbox
+    ) {
+        stats.packetsFromPeers += 1
+        guard let allocation = byRelaySocket[relaySocket], allocation.hasPermission(peer.ip, now: now.millis) else {
+            return drop(malformed: false)
+        }
+        let client = allocation.fiveTuple
+        if let number = allocation.channelsByPeer[peer], let channel = allocation.channelsByNumber[number],
+            channel.expiry > now.millis
+        {
+            let padded = client.transport.isStream
+            let size = STUNDataPath.channelDataSize(payload: bytes.count, padded: padded)
+            guard bytes.count <= 0xFFFF else { return drop(malformed: false) }
+            out.write(socket: allocation.clientSocket, to: client.client, maxLength: size) {
+                STUNDataPath.writeChannelData(into: $0, channel: number, payload: bytes, padded: padded)
+            }
+        } else {
+            let size = STUNDataPath.dataIndicationSize(peer: peer.family, payload: bytes.count)
+            guard size - STUNHeader.size <= 0xFFFF else { return drop(malformed: false) }
+            indicationID.lo &+= 1
+            let tid = indicationID
+            out.write(socket: allocation.clientSocket, to: client.client, maxLength: size) {
+                STUNDataPath.writeDataIndication(into: $0, transactionID: tid, peer: peer, payload: bytes)
+            }
+        }
+        stats.packetsToClients += 1
+        stats.bytesToClients += bytes.count
+    }
+
+    /// ChannelData from a client (RFC 8656 §12.5): forward the payload to the bound peer.
+    mutating func relayChannelData(_ bytes: UnsafeRawBufferPointer, tuple: FiveTuple, now: TURNTime, out: Outbox) {
+        guard let (number, length) = STUNDataPath.channelDataHeader(bytes), length <= bytes.count - 4,
+            let allocation = allocations[tuple], let channel = allocation.channelsByNumber[number],
+            channel.expiry > now.millis, allocation.hasPermission(channel.peer.ip, now: now.millis),
+            let relay = allocation.relay(for: channel.peer.family)
+        else { return drop(malformed: false) }
+        let payload = UnsafeRawBufferPointer(rebasing: bytes[4..<(4 + length)])
+        sendToPeer(payload, from: relay, to: channel.peer, out: out)
+    }
+
+    /// Send indication from a client (RFC 8656 §11.2): forward DATA to XOR-PEER-ADDRESS if a
+    /// permission exists; otherwise discard silently.
+    mutating func relaySendIndication(
+        _ message: UnsafeRawBufferPointer, header: STUNHeader, tuple: FiveTuple, now: TURNTime, out: Outbox
+    ) {
+        guard let allocation = allocations[tuple], let send = STUNDataPath.sendIndication(message, header: header),
+            allocation.hasPermission(send.peer.ip, now: now.millis), let relay = allocation.relay(for: send.peer.family)
+        else { return drop(malformed: false) }
+        sendToPeer(UnsafeRawBufferPointer(rebasing: message[send.data]), from: relay, to: send.peer, out: out)
+    }
+
+    @inline(__always)
+    mutating func sendToPeer(_ payload: UnsafeRawBufferPointer, from relay: RelayEndpoint, to peer: TransportAddress, out: Outbox) {
+        out.write(socket: relay.socket, to: peer, maxLength: payload.count) {
+            if let base = payload.baseAddress, payload.count > 0 {
+                $0.baseAddress!.copyMemory(from: base, byteCount: payload.count)
+            }
+            return payload.count
+        }
+        stats.packetsToPeers += 1
+        stats.bytesToPeers += payload.count
+    }
+
+    mutating func drop(malformed: Bool) {
+        stats.dropped += 1
+        if malformed { stats.malformed += 1 }
+    }
+
+    // MARK: - Time
+
+    /// Ends what has expired: allocations (RFC 8656 §7) and — every few seconds —
+    /// stale permissions and channel bindings. Call about once a second.
+    public mutating func expire(now: TURNTime, out: Outbox) {
+        for allocation in allocations.values where allocation.expiry <= now.millis {
+            delete(allocation, reason: .expired, now: now, out: out)
+        }
+        if now.millis >= nextSweep {
+            nextSweep = now.millis + 10_000
+            for allocation in allocations.values { allocation.sweep(now: now.millis) }
+        }
+    }
+
+    /// A stream client went away: its allocation goes with it (RFC 8656 §3.1).
+    public mutating func connectionClosed(_ tuple: FiveTuple, now: TURNTime, out: Outbox) {
+        if let allocation = allocations[tuple] { delete(allocation, reason: .connectionClosed, now: now, out: out) }
+    }
+
+    /// Frees every allocation (shutdown).
+    public mutating func removeAll(now: TURNTime, out: Outbox) {
+        for allocation in allocations.values { delete(allocation, reason: .shutdown, now: now, out: out) }
+    }
+
+    mutating func delete(_ allocation: Allocation, reason: TURNEvent.DeletionReason, now: TURNTime, out: Outbox) {
+        guard allocations.removeValue(forKey: allocation.fiveTuple) != nil else { return }
+        for relay in allocation.relays {
+            byRelaySocket[relay.socket] = nil
+            resources.closeRelay(relay)
+        }
+        resources.releaseAllocation(user: allocation.username)
+        out.events.append(.allocationDeleted(reason: reason, lifetimeSeconds: (now.millis - allocation.created) / 1000))
+    }
+}

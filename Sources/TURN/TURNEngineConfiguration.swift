@@ -1,0 +1,30 @@
+import STUN
+
+/// What the engine needs to decide: realm and credentials, lifetimes, peer policy.
+public struct TURNEngineConfiguration: Sendable {
+    public var realm: String
+    /// SOFTWARE in responses (RFC 8489 §14.14); `nil` leaves it out.
+    public var software: String?
+    /// Allocation lifetimes in seconds (RFC 8656 §3.2: default 600, maximum 3600 recommended).
+    public var defaultLifetime: Int64 = 600
+    public var maxLifetime: Int64 = 3600
+    /// Permission lifetime (RFC 8656 §9: 300 s, not configurable by the client).
+    public var permissionLifetime: Int64 = 300
+    /// Channel binding lifetime (RFC 8656 §12: 600 s).
+    public var channelLifetime: Int64 = 600
+    /// Channel numbers a client may bind: RFC 8656 §12 allows 0x4000–0x4FFF; RFC 5766 allowed up
+    /// to 0x7FFF, and older clients (coturn's turnutils among them) still pick from there.
+    public var channelRange: ClosedRange<UInt16> = STUNDataPath.channelRange
+    public var authenticator: Authenticator
+    public var peerPolicy: PeerPolicy
+
+    /// A channel number or peer stays unavailable for another binding this long after expiry.
+    static let channelQuarantineMillis: Int64 = 300_000
+
+    public init(realm: String, authenticator: Authenticator, peerPolicy: PeerPolicy, software: String? = "av1relay") {
+        self.realm = realm
+        self.authenticator = authenticator
+        self.peerPolicy = peerPolicy
+        self.software = software
+    }
+}

@@ -1,0 +1,64 @@
+import CAV1Shim
+import Dispatch
+import Foundation
+import Logging
+import RelayServer
+
+// av1relay: parse, validate, serve until SIGTERM/SIGINT. Exit 2 for a bad option, 1 when a
+// socket cannot be opened, 0 after a clean shutdown.
+
+let command: RelayConfiguration.Command
+do {
+    command = try RelayConfiguration.parse(arguments: Array(CommandLine.arguments.dropFirst()))
+} catch {
+    FileHandle.standardError.write(Data("av1relay: \(error)\n".utf8))
+    exit(2)
+}
+
+let configuration: RelayConfiguration
+switch command {
+case .help:
+    print(RelayConfiguration.helpText)
+    exit(0)
+case .version:
+    print("av1relay \(RelayVersion.current)")
+    exit(0)
+case .run(let c):
+    configuration = c
+}
+
+// Media must never reach disk, not even in a core dump.
+_ = av1_disable_core_dumps()
+
+let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = level
+    return handler
+}
+let logger = Logger(label: "av1relay")
+
+let server: RelayServer
+do {
+    server = try RelayServer(configuration: configuration, logger: logger)
+} catch {
+    logger.critical("cannot start: \(error)")
+    exit(1)
+}
+server.start()
+
+signal(SIGTERM, SIG_IGN)
+signal(SIGINT, SIG_IGN)
+let signalQueue = DispatchQueue(label: "av1relay.signals")
+var signalSources: [DispatchSourceSignal] = []
+for sig in [SIGTERM, SIGINT] {
+    let source = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
+    source.setEventHandler {
+        logger.info("shutting down", metadata: ["signal": "\(sig)"])
+        server.stop()
+        exit(0)
+    }
+    source.resume()
+    signalSources.append(source)
+}
+dispatchMain()
