@@ -34,12 +34,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "av1relay", dependencies: ["RelayServer"], swiftSettings: strict),
+        // Shared test helpers: a scripted TURN client, fake relay resources, fixtures.
+        .target(name: "TestSupport", dependencies: ["STUN", "TURN"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "STUNTests", dependencies: ["STUN"], swiftSettings: strict),
-        .testTarget(name: "TURNTests", dependencies: ["TURN"], swiftSettings: strict),
+        .testTarget(name: "TURNTests", dependencies: ["TURN", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RelayServerTests", dependencies: ["RelayServer"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["RelayServer", "STUN"],
+            dependencies: ["RelayServer", "RelayIO", "STUN", "TestSupport"],
             swiftSettings: strict
         ),
     ],
