@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "RelayServerTests", dependencies: ["RelayServer"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["RelayServer", "RelayIO", "STUN", "TestSupport"],
+            dependencies: ["RelayServer", "RelayIO", "STUN", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
     ],

@@ -83,13 +83,15 @@ extension RelayConfiguration {
     }
 
     static let options: [Option] = [
-        Option(key: "listen", value: "ADDR:PORT", help: "UDP address to serve STUN/TURN on (default 127.0.0.1:3478)", repeatable: true) { c, v throws(Invalid) in
+        Option(key: "listen", value: "ADDR:PORT", help: "UDP address to serve STUN/TURN on (default 127.0.0.1:3478)", repeatable: true) {
+            c, v throws(Invalid) in
             guard let a = TransportAddress(v, defaultPort: 3478) else {
                 throw Invalid(key: "listen", reason: "'\(v)' is not an address like 127.0.0.1:3478 or [::1]:3478")
             }
             c.listenSet(a)
         },
-        Option(key: "relay-address", value: "IP", help: "address relay ports bind to, one per family (default 127.0.0.1)", repeatable: true) {
+        Option(key: "relay-address", value: "IP", help: "address relay ports bind to, one per family (default 127.0.0.1)", repeatable: true)
+        {
             c, v throws(Invalid) in
             guard let ip = IPAddress(v) else { throw Invalid(key: "relay-address", reason: "'\(v)' is not an IP address") }
             c.relaySet(ip)
@@ -107,7 +109,10 @@ extension RelayConfiguration {
             }
             c.users[String(v[..<colon])] = String(v[v.index(after: colon)...])
         },
-        Option(key: "auth-secret", value: "SECRET", help: "TURN REST shared secret (coturn use-auth-secret); repeat to rotate", repeatable: true) {
+        Option(
+            key: "auth-secret", value: "SECRET", help: "TURN REST shared secret (coturn use-auth-secret); repeat to rotate",
+            repeatable: true
+        ) {
             c, v throws(Invalid) in
             guard !v.isEmpty else { throw Invalid(key: "auth-secret", reason: "must not be empty") }
             c.authSecrets.append(v)
@@ -138,7 +143,10 @@ extension RelayConfiguration {
         Option(key: "log-level", value: "LEVEL", help: "trace, debug, info, notice, warning, error or critical (default info)") {
             c, v throws(Invalid) in c.logLevel = v
         },
-        Option(key: "channel-range", value: "RFC", help: "rfc8656: channels 0x4000-0x4FFF; rfc5766: up to 0x7FFF, as older clients such as turnutils_uclient use (default rfc8656)") {
+        Option(
+            key: "channel-range", value: "RFC",
+            help: "rfc8656: channels 0x4000-0x4FFF; rfc5766: up to 0x7FFF, as older clients such as turnutils_uclient use (default rfc8656)"
+        ) {
             c, v throws(Invalid) in
             guard v == "rfc8656" || v == "rfc5766" else {
                 throw Invalid(key: "channel-range", reason: "'\(v)' is not rfc8656 or rfc5766")

@@ -21,29 +21,19 @@ public final class RelayServer: @unchecked Sendable {
     public init(configuration c: RelayConfiguration, logger: Logger) throws(SocketError) {
         self.configuration = c
         self.logger = logger
-        let authenticator = Authenticator(
-            realm: c.realm, users: c.users, secrets: c.authSecrets, nonceLifetimeSeconds: c.nonceLifetime,
-            nonceKey: STUNCrypto.randomBytes(32))
-        let policy = PeerPolicy(
-            allow: c.allowPeers, ownAddresses: Set(c.relayAddresses + c.listen.map(\.ip)),
-            listenerAddresses: Set(c.listen))
-        var engineConfiguration = TURNEngineConfiguration(realm: c.realm, authenticator: authenticator, peerPolicy: policy)
-        engineConfiguration.defaultLifetime = c.defaultLifetime
-        engineConfiguration.maxLifetime = c.maxLifetime
-        engineConfiguration.channelRange = c.channelRange == "rfc5766" ? STUNDataPath.legacyChannelRange : STUNDataPath.channelRange
-        engineConfiguration.software = "av1relay \(RelayVersion.current)"
-        pool = RelayPortPool(addresses: c.relayAddresses, range: c.minPort...c.maxPort)
-        quota = AllocationQuota(maxPerUser: c.userQuota, maxTotal: c.totalQuota)
         let count = c.workers > 0 ? c.workers : max(1, ProcessInfo.processInfo.activeProcessorCount)
-        var workers: [Worker] = []
+        // Every worker binds each listening address with SO_REUSEPORT; port 0 is resolved by the
+        // first bind so that the other workers join the same port.
+        var addresses = c.listen
         var sockets: [[(Int32, TransportAddress)]] = []
-        for i in 0..<count {
-            workers.append(Worker(index: i, configuration: engineConfiguration, pool: pool, quota: quota))
+        for _ in 0..<count {
             var mine: [(Int32, TransportAddress)] = []
-            for address in c.listen {
+            for (n, address) in addresses.enumerated() {
                 switch SocketAddress.bindUDP(address, reusePort: true) {
                 case .success(let fd):
-                    mine.append((fd, SocketAddress.localAddress(fd) ?? address))
+                    let bound = SocketAddress.localAddress(fd) ?? address
+                    addresses[n] = bound
+                    mine.append((fd, bound))
                 case .failure(let e):
                     for s in sockets.flatMap({ $0 }) + mine { close(s.0) }
                     throw e
@@ -51,6 +41,22 @@ public final class RelayServer: @unchecked Sendable {
             }
             sockets.append(mine)
         }
+        let authenticator = Authenticator(
+            realm: c.realm, users: c.users, secrets: c.authSecrets, nonceLifetimeSeconds: c.nonceLifetime,
+            nonceKey: STUNCrypto.randomBytes(32))
+        let policy = PeerPolicy(
+            allow: c.allowPeers, ownAddresses: Set(c.relayAddresses + addresses.map(\.ip)),
+            listenerAddresses: Set(addresses))
+        var engineConfiguration = TURNEngineConfiguration(realm: c.realm, authenticator: authenticator, peerPolicy: policy)
+        engineConfiguration.defaultLifetime = c.defaultLifetime
+        engineConfiguration.maxLifetime = c.maxLifetime
+        engineConfiguration.channelRange = c.channelRange == "rfc5766" ? STUNDataPath.legacyChannelRange : STUNDataPath.channelRange
+        engineConfiguration.software = "av1relay \(RelayVersion.current)"
+        let pool = RelayPortPool(addresses: c.relayAddresses, range: c.minPort...c.maxPort)
+        let quota = AllocationQuota(maxPerUser: c.userQuota, maxTotal: c.totalQuota)
+        self.pool = pool
+        self.quota = quota
+        let workers = (0..<count).map { Worker(index: $0, configuration: engineConfiguration, pool: pool, quota: quota) }
         self.workers = workers
         for (worker, fds) in zip(workers, sockets) {
             worker.start(listening: fds) { [logger] events in RelayServer.log(events, logger) }

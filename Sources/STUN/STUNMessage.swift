@@ -22,7 +22,9 @@ public struct STUNMessage: Sendable {
         guard input.count >= header.messageSize else { return nil }
         guard input.count == header.messageSize else { throw .lengthMismatch }
         var slots: [STUNAttributeSlot] = []
-        try header.forEachAttribute(in: input) { slots.append($0); return true }
+        try header.forEachAttribute(in: input) {
+            slots.append($0); return true
+        }
         self.header = header
         self.bytes = [UInt8](input)
         self.attributes = slots

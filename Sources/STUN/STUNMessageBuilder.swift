@@ -52,7 +52,12 @@ public struct STUNMessageBuilder: Sendable {
     }
 
     public mutating func append(_ type: STUNAttributeType, uint32 value: UInt32) {
-        append(type, [UInt8(value >> 24), UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)])
+        append(
+            type,
+            [
+                UInt8(value >> 24), UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8),
+                UInt8(truncatingIfNeeded: value),
+            ])
     }
 
     /// An XOR-encoded address (XOR-MAPPED-ADDRESS, XOR-PEER-ADDRESS, XOR-RELAYED-ADDRESS).

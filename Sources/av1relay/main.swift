@@ -49,10 +49,10 @@ server.start()
 
 signal(SIGTERM, SIG_IGN)
 signal(SIGINT, SIG_IGN)
-let signalQueue = DispatchQueue(label: "av1relay.signals")
+// Top-level code is main-actor code: the handlers run on the main queue, which dispatchMain() serves.
 var signalSources: [DispatchSourceSignal] = []
 for sig in [SIGTERM, SIGINT] {
-    let source = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
+    let source = DispatchSource.makeSignalSource(signal: sig, queue: .main)
     source.setEventHandler {
         logger.info("shutting down", metadata: ["signal": "\(sig)"])
         server.stop()

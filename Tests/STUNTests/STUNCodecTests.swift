@@ -57,7 +57,8 @@ struct STUNCodecTests {
         b.appendFingerprint()
         let m = try #require(try STUNMessage(parsing: b.bytes))
         #expect(m.transactionID == tid)
-        #expect(try m.xorAddresses(.xorRelayedAddress) == [TransportAddress("203.0.113.7:50000")!, TransportAddress("[2001:db8::7]:50002")!])
+        #expect(
+            try m.xorAddresses(.xorRelayedAddress) == [TransportAddress("203.0.113.7:50000")!, TransportAddress("[2001:db8::7]:50002")!])
         #expect(try m.xorAddress(.xorMappedAddress) == TransportAddress("[::1]:1234"))
         #expect(try m.plainAddress(.alternateServer) == TransportAddress("192.0.2.9:3478"))
         #expect(try m.uint32(.lifetime) == 600)

@@ -131,9 +131,10 @@ struct AuthenticationTests {
     @Test func unknownComprehensionRequiredAttributeGets420() throws {
         let h = EngineHarness()
         var c = TestClient(username: "alice", password: "wonderland")
-        let r = try #require(h.authenticated(&c, from: clientA) { c in
-            c.allocate { $0.append(STUNAttributeType(0x0077), [1, 2, 3, 4]) }
-        })
+        let r = try #require(
+            h.authenticated(&c, from: clientA) { c in
+                c.allocate { $0.append(STUNAttributeType(0x0077), [1, 2, 3, 4]) }
+            })
         #expect(r.code == 420)
         #expect(try r.unknownAttributes() == [STUNAttributeType(0x0077)])
         #expect(r.verifyIntegrity(key: c.key) == true)
@@ -229,13 +230,21 @@ struct AllocateTests {
         #expect(port % 2 == 0)
         let token = try #require(try r.reservationToken())
         let c2 = signedIn(h, clientB)
-        #expect(h.answer(c2.allocate { $0.append(.reservationToken, Array(r.value(.reservationToken)!)); $0.append(.evenPort, [0]) }, clientB)?.code == 400)
-        let second = try #require(h.answer(c2.allocate { b in
-            b.append(.reservationToken, (0..<8).map { UInt8(truncatingIfNeeded: token >> UInt64(56 - 8 * $0)) })
-        }, clientB))
+        #expect(
+            h.answer(
+                c2.allocate {
+                    $0.append(.reservationToken, Array(r.value(.reservationToken)!)); $0.append(.evenPort, [0])
+                }, clientB)?.code == 400)
+        let second = try #require(
+            h.answer(
+                c2.allocate { b in
+                    b.append(.reservationToken, (0..<8).map { UInt8(truncatingIfNeeded: token >> UInt64(56 - 8 * $0)) })
+                }, clientB))
         #expect(try second.xorAddress(.xorRelayedAddress)?.port == port + 1)
         let c3 = signedIn(h, TransportAddress("192.0.2.60:1")!)
-        #expect(h.answer(c3.allocate { $0.append(.reservationToken, [0, 0, 0, 0, 0, 0, 0, 9]) }, TransportAddress("192.0.2.60:1")!)?.code == 508)
+        #expect(
+            h.answer(c3.allocate { $0.append(.reservationToken, [0, 0, 0, 0, 0, 0, 0, 9]) }, TransportAddress("192.0.2.60:1")!)?.code == 508
+        )
     }
 
     @Test func quotasAndCapacity() throws {

@@ -61,9 +61,10 @@ struct PermissionTests {
         #expect(r.h.answer(r.client.createPermission([publicPeer, otherPeer]), clientA)?.messageClass == .successResponse)
         #expect(r.h.fromPeer([1], otherPeer, relay: r.relaySocket).count == 1)
         let third = TransportAddress("9.9.9.9:1")!
-        let denied = try #require(r.h.authenticated(&r.client, from: clientA) {
-            $0.createPermission([third, TransportAddress("10.0.0.1:1")!])
-        })
+        let denied = try #require(
+            r.h.authenticated(&r.client, from: clientA) {
+                $0.createPermission([third, TransportAddress("10.0.0.1:1")!])
+            })
         #expect(denied.code == 403)
         #expect(r.h.fromPeer([1], third, relay: r.relaySocket).isEmpty)  // the allowed one was not installed either
     }
@@ -107,7 +108,9 @@ struct PeerPolicyTests {
         #expect(policy.denial(for: peer) == expected)
     }
 
-    @Test(arguments: ["8.8.8.8:53", "1.1.1.1:1", "[2001:4860:4860::8888]:53", "[2606:4700::1111]:1", "[::ffff:8.8.8.8]:1", "[64:ff9b::808:808]:1"])
+    @Test(arguments: [
+        "8.8.8.8:53", "1.1.1.1:1", "[2001:4860:4860::8888]:53", "[2606:4700::1111]:1", "[::ffff:8.8.8.8]:1", "[64:ff9b::808:808]:1",
+    ])
     func publicPeersAreAllowed(text: String) throws {
         #expect(PeerPolicy().denial(for: try #require(TransportAddress(text))) == nil)
     }
@@ -141,7 +144,9 @@ struct PeerPolicyTests {
         #expect(h.answer(c.createPermission([try #require(TransportAddress(text))]), clientA)?.code == 403)
     }
 
-    @Test(arguments: [("10.0.0.0/8", true), ("2001:db8::/32", true), ("1.2.3.4", true), ("1.2.3.4/33", false), ("x/8", false), ("::/129", false)])
+    @Test(arguments: [
+        ("10.0.0.0/8", true), ("2001:db8::/32", true), ("1.2.3.4", true), ("1.2.3.4/33", false), ("x/8", false), ("::/129", false),
+    ])
     func cidrParsing(text: String, valid: Bool) {
         #expect((CIDR(text) != nil) == valid)
     }
@@ -220,7 +225,10 @@ struct ChannelTests {
 struct BadInputTests {
     @Test func garbageAndTruncationAreDroppedAndServiceContinues() throws {
         let r = try Ready()
-        let garbage: [[UInt8]] = [[], [0xFF], [0x80, 0, 0, 0], [0, 1, 0, 0, 0x21, 0x12, 0xA4], Array(repeating: 0, count: 20), Array(repeating: 0xAB, count: 1500)]
+        let garbage: [[UInt8]] = [
+            [], [0xFF], [0x80, 0, 0, 0], [0, 1, 0, 0, 0x21, 0x12, 0xA4], Array(repeating: 0, count: 20),
+            Array(repeating: 0xAB, count: 1500),
+        ]
         for g in garbage { #expect(r.h.fromClient(g, clientA).isEmpty) }
         let truncated = Array(r.client.createPermission([publicPeer]).dropLast(8))
         #expect(r.h.fromClient(truncated, clientA).isEmpty)

@@ -24,13 +24,15 @@ public final class EngineHarness {
     public private(set) var events: [TURNEvent] = []
 
     public init(
-        resources: FakeRelayResources = FakeRelayResources(), allow: [CIDR] = [], users: [String: String] = ["alice": "wonderland", "bob": "builder"],
+        resources: FakeRelayResources = FakeRelayResources(), allow: [CIDR] = [],
+        users: [String: String] = ["alice": "wonderland", "bob": "builder"],
         secrets: [String] = [EngineHarness.secret], configure: (inout TURNEngineConfiguration) -> Void = { _ in }
     ) {
         self.resources = resources
-        let auth = Authenticator(realm: EngineHarness.realm, users: users, secrets: secrets, nonceLifetimeSeconds: 600, nonceKey: Array(repeating: 7, count: 32))
+        let auth = Authenticator(
+            realm: EngineHarness.realm, users: users, secrets: secrets, nonceLifetimeSeconds: 600, nonceKey: Array(repeating: 7, count: 32))
         let policy = PeerPolicy(
-            allow: allow, ownAddresses: Set(resources.addresses.values) .union([EngineHarness.server.ip]),
+            allow: allow, ownAddresses: Set(resources.addresses.values).union([EngineHarness.server.ip]),
             listenerAddresses: [EngineHarness.server])
         var configuration = TURNEngineConfiguration(realm: EngineHarness.realm, authenticator: auth, peerPolicy: policy)
         configure(&configuration)
@@ -43,7 +45,9 @@ public final class EngineHarness {
 
     /// A client packet; returns what the engine sent in answer.
     @discardableResult
-    public func fromClient(_ bytes: [UInt8], _ client: TransportAddress, transport: TransportProtocol = .udp, socket: SocketID = listener) -> [Sent] {
+    public func fromClient(_ bytes: [UInt8], _ client: TransportAddress, transport: TransportProtocol = .udp, socket: SocketID = listener)
+        -> [Sent]
+    {
         bytes.withUnsafeBytes { engine.handleClientPacket($0, tuple: tuple(client, transport), socket: socket, now: now, out: out) }
         return collect()
     }
@@ -91,8 +95,11 @@ public final class EngineHarness {
     }
 
     /// A ready allocation for `client` at `address`; returns the relayed address.
-    public func allocate(_ client: inout TestClient, from address: TransportAddress, transport: TransportProtocol = .udp) -> TransportAddress? {
-        guard let r = authenticated(&client, from: address, transport: transport, { $0.allocate() }), r.messageClass == .successResponse else {
+    public func allocate(_ client: inout TestClient, from address: TransportAddress, transport: TransportProtocol = .udp)
+        -> TransportAddress?
+    {
+        guard let r = authenticated(&client, from: address, transport: transport, { $0.allocate() }), r.messageClass == .successResponse
+        else {
             return nil
         }
         return try? r.xorAddress(.xorRelayedAddress)

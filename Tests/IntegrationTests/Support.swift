@@ -1,0 +1,141 @@
+import Foundation
+import Glibc
+import RelayIO
+import STUN
+
+/// A blocking UDP socket on loopback with a receive timeout, for talking to a relay in tests.
+final class UDPTestSocket {
+    let fd: Int32
+    let address: TransportAddress
+
+    init(_ bind: TransportAddress = TransportAddress(ip: .v4(0x7F00_0001), port: 0), timeout: Double = 2) throws {
+        guard case .success(let fd) = SocketAddress.bindUDP(bind, reusePort: false) else { throw TestError("cannot bind \(bind)") }
+        self.fd = fd
+        self.address = SocketAddress.localAddress(fd)!
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK)
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    func send(_ bytes: [UInt8], to: TransportAddress) {
+        var storage = sockaddr_storage()
+        let len = SocketAddress.write(to, into: &storage)
+        _ = withUnsafePointer(to: &storage) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, 0, sa, len) }
+            }
+        }
+    }
+
+    /// The next datagram and its sender, or nil after the timeout.
+    func receive() -> (bytes: [UInt8], from: TransportAddress)? {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let n = withUnsafeMutablePointer(to: &storage) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                buffer.withUnsafeMutableBytes { recvfrom(fd, $0.baseAddress, $0.count, 0, sa, &len) }
+            }
+        }
+        guard n >= 0, let from = SocketAddress.transportAddress(&storage) else { return nil }
+        return (Array(buffer.prefix(n)), from)
+    }
+
+    /// Sends a request and waits for the response with its transaction id.
+    func transact(_ request: [UInt8], to server: TransportAddress) -> STUNMessage? {
+        guard let tid = TransactionID(bytes: request[8..<20]) else { return nil }
+        send(request, to: server)
+        while let (bytes, _) = receive() {
+            if let m = try? STUNMessage(parsing: bytes), m.transactionID == tid { return m }
+        }
+        return nil
+    }
+}
+
+struct TestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// A port no one listens on right now (the kernel's pick for port 0).
+func freeUDPPort() throws -> UInt16 {
+    try UDPTestSocket().address.port
+}
+
+/// Paths of the executables the tests run.
+enum Binaries {
+    /// `av1relay` as built beside the test bundle (override with AV1RELAY_BIN).
+    static var av1relay: String {
+        if let p = ProcessInfo.processInfo.environment["AV1RELAY_BIN"] { return p }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("av1relay").path
+    }
+
+    /// A tool from Debian's coturn package; the suite fails (not skips) when it is missing:
+    /// `make test` installs it.
+    static func coturnTool(_ name: String) throws -> String {
+        for dir in ["/usr/bin", "/usr/local/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
+            return "\(dir)/\(name)"
+        }
+        throw TestError("\(name) not found: install Debian's coturn package (make test does)")
+    }
+}
+
+/// A child process with captured output, stopped by its PID at the end.
+final class Child: @unchecked Sendable {  // output is guarded by `lock`
+    let process = Process()
+    let output = Pipe()
+    private var collected = Data()
+    private let lock = NSLock()
+
+    init(_ path: String, _ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = output
+        output.fileHandleForReading.readabilityHandler = { [weak self] h in
+            let d = h.availableData
+            guard let self else { return }
+            self.lock.withLock { self.collected.append(d) }
+        }
+        try process.run()
+    }
+
+    var text: String { lock.withLock { String(decoding: collected, as: UTF8.self) } }
+
+    /// Waits for exit up to `seconds`; kills and returns nil if it does not.
+    func wait(seconds: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            stop()
+            return nil
+        }
+        usleep(50_000)
+        return process.terminationStatus
+    }
+
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        output.fileHandleForReading.readabilityHandler = nil
+    }
+
+    /// Waits until `needle` shows in the output.
+    func waitFor(_ needle: String, seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if text.contains(needle) { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    deinit { stop() }
+}

@@ -1,0 +1,91 @@
+import STUN
+import TURN
+import Testing
+
+@testable import RelayServer
+
+@Suite("Configuration: flags, config file, validation")
+struct ConfigurationTests {
+    func run(_ args: [String], file: String? = nil) throws -> RelayConfiguration {
+        let command = try RelayConfiguration.parse(arguments: args) { _ in
+            guard let file else { throw TestError() }
+            return file
+        }
+        guard case .run(let c) = command else { throw TestError() }
+        return c
+    }
+
+    func failure(_ args: [String], file: String? = nil) -> RelayConfiguration.Invalid? {
+        do {
+            _ = try RelayConfiguration.parse(arguments: args) { _ in
+                guard let file else { throw TestError() }
+                return file
+            }
+            return nil
+        } catch { return error }
+    }
+
+    struct TestError: Error {}
+
+    @Test func defaultsAreSafeAndLoopback() throws {
+        let c = try run([])
+        #expect(c.listen == [TransportAddress("127.0.0.1:3478")!])
+        #expect(c.relayAddresses == [.v4(0x7F00_0001)])
+        #expect(c.allowPeers.isEmpty && c.users.isEmpty && c.authSecrets.isEmpty)
+        #expect(c.channelRange == "rfc8656")
+    }
+
+    @Test func flagsInBothSpellingsAndRepeats() throws {
+        let c = try run([
+            "--listen", "127.0.0.1:5000", "--listen=[::1]:5000", "--user", "a:b:c", "--user=d:e", "--auth-secret", "s1",
+            "--auth-secret", "s2", "--allow-peer", "10.0.0.0/8", "--relay-address", "::1", "--relay-address", "127.0.0.2",
+            "--min-port", "50000", "--max-port", "50100", "--workers", "3", "--realm", "school",
+        ])
+        #expect(c.listen == [TransportAddress("127.0.0.1:5000")!, TransportAddress("[::1]:5000")!])
+        #expect(c.users == ["a": "b:c", "d": "e"])
+        #expect(c.authSecrets == ["s1", "s2"])
+        #expect(c.allowPeers == [CIDR("10.0.0.0/8")!])
+        #expect(c.relayAddresses == [IPAddress("::1")!, IPAddress("127.0.0.2")!])
+        #expect(c.minPort == 50000 && c.maxPort == 50100 && c.workers == 3 && c.realm == "school")
+    }
+
+    @Test func configFileThenFlagsOverride() throws {
+        let file = """
+            # AV1 relay
+            realm = "hospital"
+            listen = 127.0.0.1:4000
+            user = robot:secret
+            min-port = 40000
+
+            max-port = 40010
+            """
+        let c = try run(["--config", "x.conf", "--min-port", "40005"], file: file)
+        #expect(c.realm == "hospital" && c.listen == [TransportAddress("127.0.0.1:4000")!])
+        #expect(c.users == ["robot": "secret"] && c.minPort == 40005 && c.maxPort == 40010)
+    }
+
+    @Test(arguments: [
+        (["--min-port", "0x10"], "min-port"), (["--listen", "1.2.3.4:99999"], "listen"), (["--nope", "1"], "nope"),
+        (["--user", ":x"], "user"), (["--auth-secret", ""], "auth-secret"), (["--relay-address", "a.b"], "relay-address"),
+        (["--min-port", "2000", "--max-port", "1500"], "min-port"), (["--min-port", "80"], "min-port"),
+        (["--default-lifetime", "4000", "--max-lifetime", "3600"], "default-lifetime"), (["--workers"], "workers"),
+        (["--relay-address", "127.0.0.2", "--relay-address", "127.0.0.3"], "relay-address"), (["positional"], "positional"),
+        (["--channel-range", "rfc1"], "channel-range"), (["--log-level", "chatty"], "log-level"),
+    ])
+    func badInputNamesTheKey(args: [String], key: String) {
+        let e = failure(args)
+        #expect(e?.key == key, "\(args) → \(String(describing: e))")
+    }
+
+    @Test func badConfigLineNamesFileAndLine() {
+        let e = failure(["--config", "relay.conf"], file: "realm = x\nthis is not a pair\n")
+        #expect(e?.key == "relay.conf:2")
+        #expect(failure(["--config", "relay.conf"], file: "max-port = lots\n")?.key == "max-port")
+    }
+
+    @Test func helpAndVersion() throws {
+        #expect(try RelayConfiguration.parse(arguments: ["--min-port", "1", "--help"]) == .help)
+        #expect(try RelayConfiguration.parse(arguments: ["--version"]) == .version)
+        for o in RelayConfiguration.options { #expect(RelayConfiguration.helpText.contains("--\(o.key) ")) }
+    }
+}
