@@ -3,12 +3,18 @@
 
 SWIFT        ?= swift
 # C libraries the package links (OpenSSL now; libsrtp2, Opus and VPx for the av1sim endpoints).
-DEB_BUILD    := pkg-config libssl-dev libsrtp2-dev libopus-dev libvpx-dev
+DEB_BUILD    := pkg-config openssl libssl-dev libsrtp2-dev libopus-dev libvpx-dev
 # coturn's turnutils_uclient / turnutils_peer: the independent clients the suite tests against.
 DEB_TEST     := coturn
 RUN_PORT     ?= 3478
-RUN_ARGS     ?= --listen 127.0.0.1:$(RUN_PORT) --relay-address 127.0.0.1 --user demo:demo \
-                --allow-peer 127.0.0.0/8 --channel-range rfc5766 --log-level info
+RUN_TLS_PORT ?= 5349
+RUN_DIR      := run
+# A self-signed development certificate, made by `make run` when none is given.
+TLS_CERT     ?= $(RUN_DIR)/dev-cert.pem
+TLS_KEY      ?= $(RUN_DIR)/dev-key.pem
+RUN_ARGS     ?= --listen 127.0.0.1:$(RUN_PORT) --tcp-listen 127.0.0.1:$(RUN_PORT) \
+                --tls-listen 127.0.0.1:$(RUN_TLS_PORT) --tls-cert $(TLS_CERT) --tls-key $(TLS_KEY) \
+                --relay-address 127.0.0.1 --user demo:demo --allow-peer 127.0.0.0/8 --channel-range rfc5766 --log-level info
 
 .PHONY: run test build build-debug deps deps-test bench format lint clean
 
@@ -32,13 +38,22 @@ build: deps
 build-debug: deps
 	$(SWIFT) build --build-tests
 
+$(RUN_DIR)/dev-cert.pem:
+	@mkdir -p $(RUN_DIR)
+	@openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=localhost \
+	  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout $(RUN_DIR)/dev-key.pem -out $(RUN_DIR)/dev-cert.pem 2>/dev/null
+	@echo "make run: no TLS certificate given (TLS_CERT=..., TLS_KEY=...): generated a self-signed development one in $(RUN_DIR)/"
+
 ## make run: build and start av1relay on loopback with a demo user (Ctrl-C stops it).
-run: build
+run: build $(TLS_CERT)
 	@echo ""
-	@echo "av1relay: STUN/TURN on UDP 127.0.0.1:$(RUN_PORT), user 'demo' password 'demo', loopback peers allowed."
+	@echo "av1relay: STUN/TURN on UDP and TCP 127.0.0.1:$(RUN_PORT) and TLS 127.0.0.1:$(RUN_TLS_PORT),"
+	@echo "user 'demo' password 'demo', loopback peers allowed."
 	@echo "Point a client at it, for example coturn's (Debian package coturn):"
 	@echo "  turnutils_peer -L 127.0.0.1 -p 3480 &"
-	@echo "  turnutils_uclient -c -u demo -w demo -e 127.0.0.1 -r 3480 -p $(RUN_PORT) -n 100 127.0.0.1"
+	@echo "  turnutils_uclient -c -u demo -w demo -e 127.0.0.1 -r 3480 -p $(RUN_PORT) -n 100 127.0.0.1        # UDP"
+	@echo "  turnutils_uclient -t -c -u demo -w demo -e 127.0.0.1 -r 3480 -p $(RUN_PORT) -n 100 127.0.0.1     # TCP"
+	@echo "  turnutils_uclient -S -c -u demo -w demo -e 127.0.0.1 -r 3480 -p $(RUN_TLS_PORT) -n 100 127.0.0.1     # TLS"
 	@echo "or a WebRTC app: iceServers: [{ urls: 'turn:127.0.0.1:$(RUN_PORT)', username: 'demo', credential: 'demo' }]"
 	@echo ""
 	exec $$($(SWIFT) build -c release --show-bin-path)/av1relay $(RUN_ARGS)
@@ -50,7 +65,7 @@ test: deps-test
 
 ## make bench: av1relay beside coturn under the same turnutils_uclient load (see docs/PERFORMANCE.md).
 bench: deps-test build
-	scripts/loadbench.sh
+	scripts/loadbench.py
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

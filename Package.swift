@@ -33,12 +33,12 @@ let package = Package(
             dependencies: ["RelayIO", "TURN", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        .executableTarget(name: "av1relay", dependencies: ["RelayServer"], swiftSettings: strict),
+        .executableTarget(name: "av1relay", dependencies: ["RelayServer", "RelayIO"], swiftSettings: strict),
         // Shared test helpers: a scripted TURN client, fake relay resources, fixtures.
         .target(name: "TestSupport", dependencies: ["STUN", "TURN"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "STUNTests", dependencies: ["STUN"], swiftSettings: strict),
         .testTarget(name: "TURNTests", dependencies: ["TURN", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "RelayServerTests", dependencies: ["RelayServer"], swiftSettings: strict),
+        .testTarget(name: "RelayServerTests", dependencies: ["RelayServer", "RelayIO"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["RelayServer", "RelayIO", "STUN", "TestSupport", .product(name: "Logging", package: "swift-log")],

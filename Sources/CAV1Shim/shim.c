@@ -7,6 +7,9 @@
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -93,6 +96,76 @@ int av1_udp_socket(const struct sockaddr *addr, socklen_t len, int reuse_port) {
     return fd;
 }
 
+int av1_tcp_listener(const struct sockaddr *addr, socklen_t len, int reuse_port, int backlog) {
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+        int e = errno; close(fd); return -e;
+    }
+    if (addr->sa_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, addr, len) < 0 || listen(fd, backlog) < 0) {
+        int e = errno; close(fd); return -e;
+    }
+    return fd;
+}
+
+int av1_accept(int fd, struct sockaddr_storage *addr, socklen_t *len) {
+    *len = sizeof(struct sockaddr_storage);
+    int c;
+    do {
+        c = accept4(fd, (struct sockaddr *)addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } while (c < 0 && errno == EINTR);
+    return c < 0 ? -errno : c;
+}
+
+void av1_tcp_nodelay(int fd) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+int av1_epoll_create(void) {
+    int fd = epoll_create1(EPOLL_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int av1_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev;
+    ev.events = events;
+    ev.data.u64 = data;
+    return epoll_ctl(epfd, op, fd, &ev) < 0 ? -errno : 0;
+}
+
+int av1_epoll_wait(int epfd, av1_event *out, int max, int timeout_ms) {
+    struct epoll_event evs[256];
+    if (max > 256) max = 256;
+    int n = epoll_wait(epfd, evs, max, timeout_ms);
+    if (n < 0) return errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < n; i++) {
+        out[i].data = evs[i].data.u64;
+        out[i].events = evs[i].events;
+    }
+    return n;
+}
+
+int av1_eventfd(void) {
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+void av1_eventfd_signal(int fd) {
+    uint64_t one = 1;
+    ssize_t rc = write(fd, &one, sizeof one);
+    (void)rc;
+}
+
+void av1_eventfd_drain(int fd) {
+    uint64_t value;
+    ssize_t rc = read(fd, &value, sizeof value);
+    (void)rc;
+}
+
 int av1_local_address(int fd, struct sockaddr_storage *out, socklen_t *len) {
     *len = sizeof(struct sockaddr_storage);
     return getsockname(fd, (struct sockaddr *)out, len) < 0 ? -errno : 0;
@@ -143,3 +216,86 @@ int64_t av1_monotonic_ms(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <stdio.h>
+
+av1_tls_ctx *av1_tls_server_ctx(const char *cert_path, const char *key_path, char *err, size_t err_len) {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) { snprintf(err, err_len, "cannot create a TLS context"); return NULL; }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1) {
+        snprintf(err, err_len, "cannot load certificate %s: %s", cert_path, ERR_reason_error_string(ERR_get_error()));
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1) {
+        snprintf(err, err_len, "cannot load key %s: %s", key_path, ERR_reason_error_string(ERR_get_error()));
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(err, err_len, "key %s does not match certificate %s", key_path, cert_path);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    ERR_clear_error();
+    return ctx;
+}
+
+void av1_tls_ctx_free(av1_tls_ctx *ctx) { SSL_CTX_free(ctx); }
+
+av1_tls *av1_tls_new(av1_tls_ctx *ctx) {
+    SSL *ssl = SSL_new(ctx);
+    if (!ssl) return NULL;
+    BIO *in = BIO_new(BIO_s_mem());
+    BIO *out = BIO_new(BIO_s_mem());
+    if (!in || !out) { BIO_free(in); BIO_free(out); SSL_free(ssl); return NULL; }
+    BIO_set_mem_eof_return(in, -1);  // "no data yet", not end of file
+    SSL_set_bio(ssl, in, out);
+    SSL_set_accept_state(ssl);
+    return ssl;
+}
+
+void av1_tls_free(av1_tls *tls) { SSL_free(tls); }
+
+int av1_tls_feed(av1_tls *tls, const void *data, size_t len) {
+    return BIO_write(SSL_get_rbio(tls), data, (int)len);
+}
+
+static int wants_more(SSL *ssl, int rc) {
+    int e = SSL_get_error(ssl, rc);
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
+}
+
+int av1_tls_handshake(av1_tls *tls) {
+    int rc = SSL_do_handshake(tls);
+    if (rc == 1) return 1;
+    if (wants_more(tls, rc)) return 0;
+    ERR_clear_error();
+    return -1;
+}
+
+int av1_tls_read(av1_tls *tls, void *buf, size_t len) {
+    int rc = SSL_read(tls, buf, (int)len);
+    if (rc > 0) return rc;
+    if (wants_more(tls, rc)) return 0;
+    ERR_clear_error();
+    return -1;
+}
+
+int av1_tls_write(av1_tls *tls, const void *data, size_t len) {
+    int rc = SSL_write(tls, data, (int)len);
+    if (rc > 0) return rc;
+    ERR_clear_error();
+    return -1;
+}
+
+size_t av1_tls_pending(av1_tls *tls) { return BIO_ctrl_pending(SSL_get_wbio(tls)); }
+
+int av1_tls_take(av1_tls *tls, void *buf, size_t len) { return BIO_read(SSL_get_wbio(tls), buf, (int)len); }
+
+const char *av1_tls_version(av1_tls *tls) { return SSL_get_version(tls); }

@@ -74,3 +74,15 @@ public struct SocketError: Error, CustomStringConvertible, Sendable {
     public var errno: Int32
     public var description: String { "\(operation): \(String(cString: strerror(errno)))" }
 }
+
+extension SocketAddress {
+    /// A bound, listening, nonblocking TCP socket; `reusePort` lets every worker accept on it.
+    public static func listenTCP(_ address: TransportAddress, reusePort: Bool, backlog: Int32 = 1024) -> Result<Int32, SocketError> {
+        var storage = sockaddr_storage()
+        let length = write(address, into: &storage)
+        let fd = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { av1_tcp_listener($0, length, reusePort ? 1 : 0, backlog) }
+        }
+        return fd >= 0 ? .success(fd) : .failure(SocketError(operation: "listen \(address)", errno: -fd))
+    }
+}

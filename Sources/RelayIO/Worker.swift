@@ -2,50 +2,89 @@ import CAV1Shim
 import Dispatch
 import Glibc
 import STUN
+import Synchronization
 import TURN
 
-/// One data-plane worker: a serial queue with its own SO_REUSEPORT listener socket(s), the relay
-/// sockets of the allocations it owns, and its own engine. Packet in → packet out is
-/// `drain(listener:)` / `drain(relay:)` → `TURNEngine` → `flush()`: batched `recvmmsg`, the engine
-/// writes into a preallocated outbox, batched `sendmmsg`. Nothing on that path allocates.
+/// One data-plane worker: a serial queue whose thread runs an epoll loop over the worker's own
+/// SO_REUSEPORT listener(s), the relay sockets of the allocations it owns and its TCP/TLS
+/// connections, with its own engine. Packet in → packet out is `loop()` → `receive` → `TURNEngine`
+/// → `flush()`: batched `recvmmsg`, the engine writes into a preallocated outbox, and one round's
+/// output leaves in batched `sendmmsg` (everything bound for the listener in one call).
 ///
-/// Everything here runs on `queue`; that confinement is what `@unchecked Sendable` promises.
+/// Why a loop and not a DispatchSource per socket: libdispatch re-arms each source and hands each
+/// event from its manager thread to a worker thread — about six system calls and two context
+/// switches per wake-up, which cost 1.6× coturn's CPU per packet (docs/PERFORMANCE.md). The loop
+/// pays one `epoll_wait` per round. Other threads reach the worker through `perform` (a mailbox
+/// and an eventfd); everything else runs on the loop's thread, which is what `@unchecked
+/// Sendable` promises.
 public final class Worker: @unchecked Sendable {
     public let index: Int
-    public let queue: DispatchQueue
+    let queue: DispatchQueue
     var engine: TURNEngine<WorkerResources>
     let outbox = Outbox()
     let resources: WorkerResources
+    let epoll: Int32
+    let wake: Int32
 
     static let batch = 32
     static let slotSize = 4096
     static let sendCapacity = 1024
+    static let maxEvents = 256
     let recvSlots: UnsafeMutablePointer<av1_datagram>
     let recvBuffers: UnsafeMutableRawBufferPointer
     let sendSlots: UnsafeMutablePointer<av1_datagram>
+    let events: UnsafeMutablePointer<av1_event>
+
+    /// What an epoll registration stands for, in the high bits of its data word (fd in the low 32).
+    enum Role: UInt64 {
+        case wake = 1, udpListener, relay, streamListener, connection
+    }
 
     struct Listener {
         var fd: Int32
         var address: TransportAddress
-        var source: DispatchSourceRead
+        var transport: TransportProtocol
     }
-    var listeners: [Listener] = []
-    var relaySources: [Int32: DispatchSourceRead] = [:]
-    var timer: DispatchSourceTimer?
-    /// Called on `queue` with each batch's events (logging, metrics).
+    var udpListeners: [Listener] = []
+    var streamListeners: [Listener] = []
+    var relays: Set<Int32> = []
+
+    // Streams (Worker+Streams.swift): the connections this worker owns.
+    var connections: [Int32: StreamConnection] = [:]
+    var streamLimits = StreamLimits()
+    var connectionCounter: ConnectionCounter?
+    var tlsContext: TLSContext?
+    /// Stream read, plaintext and ciphertext staging, zeroed after use.
+    let streamScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 4096)
+    let tlsScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 4096)
+    var streamRefused = 0
+    var streamFramingErrors = 0
+    var streamOverruns = 0
+    var streamTimeouts = 0
+
+    /// Called on the worker's thread with each round's events (logging, metrics).
     var onEvents: @Sendable ([TURNEvent]) -> Void = { _ in }
-    private var stopped = false
+    private let mailbox = Mutex<[@Sendable () -> Void]>([])
+    private var stopping = false
+    private var running = false
+    private let finished = DispatchSemaphore(value: 0)
+    private var nextTick: Int64 = 0
 
     public init(index: Int, configuration: TURNEngineConfiguration, pool: RelayPortPool, quota: AllocationQuota) {
         self.index = index
         self.queue = DispatchQueue(label: "av1relay.worker.\(index)", qos: .userInteractive)
         self.resources = WorkerResources(pool: pool, quota: quota)
         self.engine = TURNEngine(configuration: configuration, resources: resources)
+        epoll = av1_epoll_create()
+        wake = av1_eventfd()
         recvSlots = .allocate(capacity: Worker.batch)
         sendSlots = .allocate(capacity: Worker.sendCapacity)
+        events = .allocate(capacity: Worker.maxEvents)
         recvBuffers = .allocate(byteCount: Worker.batch * Worker.slotSize, alignment: 4096)
-        recvBuffers.initializeMemory(as: UInt8.self, repeating: 0)
-        _ = av1_exclude_from_dump(recvBuffers.baseAddress, recvBuffers.count)
+        for buffer in [recvBuffers, streamScratch, tlsScratch] {
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            _ = av1_exclude_from_dump(buffer.baseAddress, buffer.count)
+        }
         _ = av1_exclude_from_dump(outbox.storage.baseAddress, outbox.storage.count & ~4095)
         for i in 0..<Worker.batch {
             recvSlots[i] = av1_datagram()
@@ -54,57 +93,152 @@ public final class Worker: @unchecked Sendable {
         }
         sendSlots.initialize(repeating: av1_datagram(), count: Worker.sendCapacity)
         resources.worker = self
+        watch(wake, .wake)
     }
 
     deinit {
+        close(epoll)
+        close(wake)
         recvBuffers.deallocate()
+        streamScratch.deallocate()
+        tlsScratch.deallocate()
         recvSlots.deallocate()
         sendSlots.deallocate()
+        events.deallocate()
     }
 
-    /// Starts reading `fds` (bound listeners) and the expiry timer.
-    public func start(listening fds: [(Int32, TransportAddress)], onEvents: @escaping @Sendable ([TURNEvent]) -> Void) {
-        queue.sync {
-            self.onEvents = onEvents
-            for (fd, address) in fds {
-                let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-                let index = listeners.count
-                source.setEventHandler { [unowned self] in self.drain(listener: index) }
-                source.setCancelHandler { close(fd) }
-                listeners.append(Listener(fd: fd, address: address, source: source))
-                source.resume()
-            }
-            let timer = DispatchSource.makeTimerSource(queue: queue)
-            timer.schedule(deadline: .now() + .seconds(1), repeating: .seconds(1), leeway: .milliseconds(100))
-            timer.setEventHandler { [unowned self] in self.tick() }
-            timer.resume()
-            self.timer = timer
+    // MARK: Life cycle
+
+    /// Starts the loop with bound UDP listeners and bound, listening TCP/TLS sockets.
+    public func start(
+        udp: [(Int32, TransportAddress)], streams: [(Int32, TransportAddress, TransportProtocol)] = [],
+        limits: StreamLimits = StreamLimits(), counter: ConnectionCounter? = nil, tls: TLSContext? = nil,
+        onEvents: @escaping @Sendable ([TURNEvent]) -> Void
+    ) {
+        self.onEvents = onEvents
+        streamLimits = limits
+        connectionCounter = counter ?? ConnectionCounter(limits: limits)
+        tlsContext = tls
+        for (fd, address) in udp {
+            udpListeners.append(Listener(fd: fd, address: address, transport: .udp))
+            watch(fd, .udpListener)
         }
+        for (fd, address, transport) in streams {
+            streamListeners.append(Listener(fd: fd, address: address, transport: transport))
+            watch(fd, .streamListener)
+        }
+        running = true
+        queue.async { [self] in loop() }
     }
 
-    /// Frees every allocation and closes every socket. Blocks until done.
+    /// Frees every allocation, closes every socket and ends the loop. Blocks until done.
     public func stop() {
-        queue.sync {
-            guard !stopped else { return }
-            stopped = true
-            engine.removeAll(now: Worker.now(), out: outbox)
-            flush()
-            timer?.cancel()
-            for l in listeners { l.source.cancel() }
-            listeners.removeAll()
-        }
+        guard running else { return }
+        perform { [self] in stopping = true }
+        finished.wait()
+        running = false
     }
 
-    /// The listeners' bound addresses.
-    public var listeningAddresses: [TransportAddress] { queue.sync { listeners.map(\.address) } }
+    /// Runs `body` on the worker's thread and waits for its result.
+    public func sync<T: Sendable>(_ body: @escaping @Sendable () -> T) -> T {
+        guard running else { return body() }
+        let box = Mutex<T?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        perform {
+            let value = body()
+            box.withLock { $0 = value }
+            done.signal()
+        }
+        done.wait()
+        return box.withLock { $0! }
+    }
 
-    /// Counters of this worker's engine, read on its queue.
-    public func snapshot() -> (stats: TURNStats, allocations: Int) {
-        queue.sync { (engine.stats, engine.allocationCount) }
+    /// Queues `body` for the worker's thread.
+    func perform(_ body: @escaping @Sendable () -> Void) {
+        mailbox.withLock { $0.append(body) }
+        av1_eventfd_signal(wake)
+    }
+
+    /// The UDP listeners' bound addresses.
+    public var listeningAddresses: [TransportAddress] { udpListeners.map(\.address) }
+
+    /// Counters of this worker, read on its thread.
+    public func snapshot() -> WorkerSnapshot {
+        sync { [self] in
+            WorkerSnapshot(
+                stats: engine.stats, allocations: engine.allocationCount, connections: connections.count,
+                streamRefused: streamRefused, streamFramingErrors: streamFramingErrors, streamOverruns: streamOverruns,
+                streamTimeouts: streamTimeouts)
+        }
     }
 
     static func now() -> TURNTime {
         TURNTime(millis: av1_monotonic_ms(), unixSeconds: Int64(time(nil)))
+    }
+
+    // MARK: The loop
+
+    func watch(_ fd: Int32, _ role: Role, events: UInt32 = UInt32(AV1_IN)) {
+        _ = av1_epoll_ctl(epoll, 1, fd, events, role.rawValue << 32 | UInt64(UInt32(bitPattern: fd)))
+    }
+
+    func rewatch(_ fd: Int32, _ role: Role, events: UInt32) {
+        _ = av1_epoll_ctl(epoll, 3, fd, events, role.rawValue << 32 | UInt64(UInt32(bitPattern: fd)))
+    }
+
+    func unwatch(_ fd: Int32) {
+        _ = av1_epoll_ctl(epoll, 2, fd, 0, 0)
+    }
+
+    private func loop() {
+        nextTick = av1_monotonic_ms() + 1000
+        while !stopping {
+            let timeout = Int32(max(0, min(1000, nextTick - av1_monotonic_ms())))
+            let n = Int(av1_epoll_wait(epoll, events, Int32(Worker.maxEvents), timeout))
+            for i in 0..<max(n, 0) {
+                let e = events[i]
+                let fd = Int32(truncatingIfNeeded: e.data & 0xFFFF_FFFF)
+                switch Role(rawValue: e.data >> 32) {
+                case .udpListener: drain(listener: fd)
+                case .relay: drain(relay: fd)
+                case .connection: connectionReady(fd, events: e.events)
+                case .streamListener: accept(fd)
+                case .wake: runMailbox()
+                case nil: break
+                }
+            }
+            flush()
+            let now = av1_monotonic_ms()
+            if now >= nextTick {
+                nextTick = now + 1000
+                tick()
+            }
+        }
+        shutDown()
+        finished.signal()
+    }
+
+    private func runMailbox() {
+        av1_eventfd_drain(wake)
+        let work = mailbox.withLock { m -> [@Sendable () -> Void] in
+            let w = m
+            m.removeAll()
+            return w
+        }
+        for body in work { body() }
+    }
+
+    private func shutDown() {
+        stopStreams()
+        engine.removeAll(now: Worker.now(), out: outbox)
+        flush()
+        for l in udpListeners + streamListeners {
+            unwatch(l.fd)
+            close(l.fd)
+        }
+        udpListeners.removeAll()
+        streamListeners.removeAll()
+        runMailbox()  // answer anyone still waiting
     }
 
     // MARK: Packet in → packet out
@@ -116,10 +250,9 @@ public final class Worker: @unchecked Sendable {
         UnsafeMutableRawPointer(slot).advanced(by: Worker.addrOffset).assumingMemoryBound(to: sockaddr_storage.self)
     }
 
-    func drain(listener index: Int) {
-        guard index < listeners.count else { return }
-        let fd = listeners[index].fd
-        let server = listeners[index].address
+    func drain(listener fd: Int32) {
+        guard let listener = udpListeners.first(where: { $0.fd == fd }) else { return }
+        let server = listener.address
         receive(fd) { bytes, client, now in
             engine.handleClientPacket(
                 bytes, tuple: FiveTuple(client: client, server: server, transport: .udp), socket: fd, now: now, out: outbox)
@@ -132,13 +265,12 @@ public final class Worker: @unchecked Sendable {
         }
     }
 
-    /// Reads batches until the socket is empty (or a fair share is done), hands each datagram to
-    /// `handle`, zeroes what was read, and sends what the engine queued.
+    /// Reads up to a fair share of batches (the rest waits for the next round: epoll is level
+    /// triggered), hands each datagram to `handle` and zeroes what was read. Sending waits for
+    /// the end of the round, so that answers to many sockets' packets share `sendmmsg` calls.
     @inline(__always)
     private func receive(_ fd: Int32, _ handle: (UnsafeRawBufferPointer, TransportAddress, TURNTime) -> Void) {
-        var rounds = 0
-        while rounds < 8 {
-            rounds += 1
+        for _ in 0..<4 {
             let n = Int(av1_recv_batch(fd, recvSlots, Int32(Worker.batch)))
             if n <= 0 { break }
             let now = Worker.now()
@@ -154,16 +286,24 @@ public final class Worker: @unchecked Sendable {
             }
             if n < Worker.batch { break }
         }
-        flush()
     }
 
-    /// Sends everything queued, one `sendmmsg` per run of datagrams leaving the same socket.
+    /// Sends everything queued, one `sendmmsg` per run of datagrams leaving the same socket
+    /// (stream connections get their frames written in order), then zeroes the outbox.
     func flush() {
         let datagrams = outbox.datagrams
+        if datagrams.isEmpty && outbox.events.isEmpty { return }
         let base = outbox.storage.baseAddress!
         var i = 0
         while i < datagrams.count {
             let socket = datagrams[i].socket
+            if !connections.isEmpty, let connection = connections[socket] {
+                while i < datagrams.count && datagrams[i].socket == socket {
+                    send(outbox.bytes(of: datagrams[i]), to: connection)
+                    i += 1
+                }
+                continue
+            }
             var k = 0
             while i < datagrams.count && datagrams[i].socket == socket && k < Worker.sendCapacity {
                 let d = datagrams[i]
@@ -185,27 +325,53 @@ public final class Worker: @unchecked Sendable {
         let now = Worker.now()
         engine.expire(now: now, out: outbox)
         resources.pool.expireReservations(nowMillis: now.millis)
+        expireConnections(now: now.millis)
         flush()
     }
 
     // MARK: Relay sockets
 
     func watchRelay(_ endpoint: RelayEndpoint) {
-        let fd = endpoint.socket
-        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-        source.setEventHandler { [unowned self] in self.drain(relay: fd) }
-        let pool = resources.pool
-        let address = endpoint.address
-        source.setCancelHandler {
-            close(fd)
-            pool.release(address)
-        }
-        relaySources[fd] = source
-        source.resume()
+        relays.insert(endpoint.socket)
+        watch(endpoint.socket, .relay)
     }
 
     func unwatchRelay(_ endpoint: RelayEndpoint) {
-        relaySources.removeValue(forKey: endpoint.socket)?.cancel()
+        guard relays.remove(endpoint.socket) != nil else { return }
+        unwatch(endpoint.socket)
+        close(endpoint.socket)
+        resources.pool.release(endpoint.address)
+    }
+}
+
+/// A worker's counters at one moment.
+public struct WorkerSnapshot: Sendable {
+    public var stats: TURNStats
+    public var allocations: Int
+    public var connections: Int
+    public var streamRefused: Int
+    public var streamFramingErrors: Int
+    public var streamOverruns: Int
+    public var streamTimeouts: Int
+
+    public init(
+        stats: TURNStats = TURNStats(), allocations: Int = 0, connections: Int = 0, streamRefused: Int = 0,
+        streamFramingErrors: Int = 0, streamOverruns: Int = 0, streamTimeouts: Int = 0
+    ) {
+        self.stats = stats
+        self.allocations = allocations
+        self.connections = connections
+        self.streamRefused = streamRefused
+        self.streamFramingErrors = streamFramingErrors
+        self.streamOverruns = streamOverruns
+        self.streamTimeouts = streamTimeouts
+    }
+
+    public static func + (a: WorkerSnapshot, b: WorkerSnapshot) -> WorkerSnapshot {
+        WorkerSnapshot(
+            stats: a.stats + b.stats, allocations: a.allocations + b.allocations, connections: a.connections + b.connections,
+            streamRefused: a.streamRefused + b.streamRefused, streamFramingErrors: a.streamFramingErrors + b.streamFramingErrors,
+            streamOverruns: a.streamOverruns + b.streamOverruns, streamTimeouts: a.streamTimeouts + b.streamTimeouts)
     }
 }
 

@@ -96,7 +96,10 @@ extension RelayConfiguration {
             "  username = \"<unix-expiry>:<identity>\", password = base64(HMAC-SHA1(secret, username)).",
             "Peers: loopback, private, CGNAT, link-local, unique-local, multicast, broadcast, reserved",
             "  ranges and the relay's own addresses are refused (403) in every encoding unless allowed.",
-            "Signals: SIGTERM and SIGINT free every allocation and exit 0.",
+            "Transports: UDP, TCP and TLS (1.2, 1.3) to the relay; the relayed side is UDP. An allocation made over",
+            "  TCP or TLS ends with its connection. 'none' as the only value of a listen key turns it off.",
+            "Signals: SIGTERM and SIGINT free every allocation and exit 0; SIGHUP reloads tls-cert and tls-key",
+            "  without dropping live connections.",
             "Exit codes: 0 after a clean shutdown, 1 when a socket cannot be opened, 2 for a bad option.",
         ]
         return lines.joined(separator: "\n")

@@ -6,6 +6,21 @@ import TURN
 public struct RelayConfiguration: Sendable, Equatable {
     /// UDP listening addresses (RFC 8656 §3: 3478 by default).
     public var listen: [TransportAddress] = [TransportAddress(ip: .v4(0x7F00_0001), port: 3478)]
+    /// TCP listening addresses (RFC 8656 §3.1: 3478).
+    public var tcpListen: [TransportAddress] = [TransportAddress(ip: .v4(0x7F00_0001), port: 3478)]
+    /// TLS listening addresses (RFC 8656 §3.1: 5349; 443 gets through school firewalls). Served
+    /// when a certificate and key are configured.
+    public var tlsListen: [TransportAddress] = [TransportAddress(ip: .v4(0x7F00_0001), port: 5349)]
+    /// PEM certificate chain and private key for TLS; reloaded on SIGHUP.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    /// Stream limits: handshake and idle timeouts (seconds), bytes waiting to be sent per
+    /// connection, connections in total and per source address.
+    public var handshakeTimeout: Int64 = 10
+    public var idleTimeout: Int64 = 600
+    public var streamBuffer = 256 * 1024
+    public var maxConnections = 10_000
+    public var maxConnectionsPerAddress = 64
     /// Addresses relay sockets bind to and that clients are told (one per family).
     public var relayAddresses: [IPAddress] = [.v4(0x7F00_0001)]
     public var minPort: UInt16 = 49152
@@ -30,9 +45,11 @@ public struct RelayConfiguration: Sendable, Equatable {
     /// `rfc8656` (channels 0x4000–0x4FFF) or `rfc5766` (0x4000–0x7FFF, for older clients).
     public var channelRange = "rfc8656"
 
-    // Whether a list was given explicitly: the first value replaces the default, later ones add.
-    var listenOverridden = false
-    var relayOverridden = false
+    /// List keys given explicitly: the first value replaces the default, later ones add.
+    var overridden: Set<String> = []
+
+    /// The TLS listeners that will serve: none without a certificate.
+    public var activeTLSListen: [TransportAddress] { tlsCertificate == nil ? [] : tlsListen }
 
     public init() {}
 
@@ -45,7 +62,15 @@ public struct RelayConfiguration: Sendable, Equatable {
 
     /// Checks what single keys cannot: relations between them.
     public func validate() throws(Invalid) {
-        if listen.isEmpty { throw Invalid(key: "listen", reason: "at least one listening address is needed") }
+        if listen.isEmpty && tcpListen.isEmpty && activeTLSListen.isEmpty {
+            throw Invalid(key: "listen", reason: "at least one listening address (UDP, TCP or TLS) is needed")
+        }
+        if (tlsCertificate == nil) != (tlsKey == nil) {
+            throw Invalid(key: tlsCertificate == nil ? "tls-cert" : "tls-key", reason: "tls-cert and tls-key go together")
+        }
+        if overridden.contains("tls-listen") && !tlsListen.isEmpty && tlsCertificate == nil {
+            throw Invalid(key: "tls-listen", reason: "TLS needs tls-cert and tls-key")
+        }
         if relayAddresses.isEmpty { throw Invalid(key: "relay-address", reason: "at least one relay address is needed") }
         if Set(relayAddresses.map(\.family)).count != relayAddresses.count {
             throw Invalid(key: "relay-address", reason: "give at most one address per family")
@@ -83,18 +108,55 @@ extension RelayConfiguration {
     }
 
     static let options: [Option] = [
-        Option(key: "listen", value: "ADDR:PORT", help: "UDP address to serve STUN/TURN on (default 127.0.0.1:3478)", repeatable: true) {
+        Option(
+            key: "listen", value: "ADDR:PORT", help: "UDP address to serve on; 'none' for no UDP (default 127.0.0.1:3478)", repeatable: true
+        ) {
+            c, v throws(Invalid) in try c.addListener(\.listen, "listen", v, defaultPort: 3478)
+        },
+        Option(
+            key: "tcp-listen", value: "ADDR:PORT", help: "TCP address to serve on; 'none' for no TCP (default 127.0.0.1:3478)",
+            repeatable: true
+        ) {
+            c, v throws(Invalid) in try c.addListener(\.tcpListen, "tcp-listen", v, defaultPort: 3478)
+        },
+        Option(
+            key: "tls-listen", value: "ADDR:PORT",
+            help: "TLS address to serve on when tls-cert is set, e.g. 0.0.0.0:443 (default 127.0.0.1:5349)", repeatable: true
+        ) {
+            c, v throws(Invalid) in try c.addListener(\.tlsListen, "tls-listen", v, defaultPort: 5349)
+        },
+        Option(key: "tls-cert", value: "FILE", help: "PEM certificate chain for TLS; reloaded with the key on SIGHUP") {
             c, v throws(Invalid) in
-            guard let a = TransportAddress(v, defaultPort: 3478) else {
-                throw Invalid(key: "listen", reason: "'\(v)' is not an address like 127.0.0.1:3478 or [::1]:3478")
-            }
-            c.listenSet(a)
+            c.tlsCertificate = v
+        },
+        Option(key: "tls-key", value: "FILE", help: "PEM private key for TLS") { c, v throws(Invalid) in c.tlsKey = v },
+        Option(
+            key: "handshake-timeout", value: "SECONDS",
+            help: "TCP/TLS: time to finish the TLS handshake or send a first message (default 10)"
+        ) {
+            c, v throws(Invalid) in c.handshakeTimeout = try number("handshake-timeout", v, 1...300)
+        },
+        Option(key: "idle-timeout", value: "SECONDS", help: "TCP/TLS: close a connection that sent nothing this long (default 600)") {
+            c, v throws(Invalid) in c.idleTimeout = try number("idle-timeout", v, 5...86_400)
+        },
+        Option(
+            key: "stream-buffer", value: "BYTES",
+            help: "TCP/TLS: bytes waiting to be sent to a connection before it is closed (default 262144)"
+        ) {
+            c, v throws(Invalid) in c.streamBuffer = try number("stream-buffer", v, 131_072...64 << 20)
+        },
+        Option(key: "max-connections", value: "N", help: "TCP/TLS connections in total (default 10000)") { c, v throws(Invalid) in
+            c.maxConnections = try number("max-connections", v, 1...1_000_000)
+        },
+        Option(key: "max-connections-per-address", value: "N", help: "TCP/TLS connections from one IP address (default 64)") {
+            c, v throws(Invalid) in c.maxConnectionsPerAddress = try number("max-connections-per-address", v, 1...1_000_000)
         },
         Option(key: "relay-address", value: "IP", help: "address relay ports bind to, one per family (default 127.0.0.1)", repeatable: true)
         {
             c, v throws(Invalid) in
             guard let ip = IPAddress(v) else { throw Invalid(key: "relay-address", reason: "'\(v)' is not an IP address") }
-            c.relaySet(ip)
+            if c.overridden.insert("relay-address").inserted { c.relayAddresses = [] }
+            c.relayAddresses.append(ip)
         },
         Option(key: "min-port", value: "N", help: "lowest relay port (default 49152)") { c, v throws(Invalid) in
             c.minPort = try number("min-port", v, 1...65535)
@@ -158,12 +220,15 @@ extension RelayConfiguration {
         },
     ]
 
-    mutating func listenSet(_ a: TransportAddress) {
-        if listenOverridden { listen.append(a) } else { listen = [a] }
-        listenOverridden = true
-    }
-    mutating func relaySet(_ ip: IPAddress) {
-        if relayOverridden { relayAddresses.append(ip) } else { relayAddresses = [ip] }
-        relayOverridden = true
+    /// Adds a listening address to a list; the first one given replaces the default, `none` empties it.
+    mutating func addListener(
+        _ list: WritableKeyPath<RelayConfiguration, [TransportAddress]>, _ key: String, _ v: String, defaultPort: UInt16
+    ) throws(Invalid) {
+        if overridden.insert(key).inserted { self[keyPath: list] = [] }
+        if v == "none" { return }
+        guard let a = TransportAddress(v, defaultPort: defaultPort) else {
+            throw Invalid(key: key, reason: "'\(v)' is not an address like 127.0.0.1:\(defaultPort) or [::1]:\(defaultPort)")
+        }
+        self[keyPath: list].append(a)
     }
 }

@@ -17,36 +17,66 @@ public final class RelayServer: @unchecked Sendable {
     private let lock = NSLock()
     private var statsTimer: DispatchSourceTimer?
 
+    /// The TLS context, when TLS is configured; reloaded by `reloadTLS()`.
+    public let tls: TLSContext?
+    /// Addresses actually listened on, per transport (the kernel's port for port 0).
+    public let udpAddresses: [TransportAddress]
+    public let tcpAddresses: [TransportAddress]
+    public let tlsAddresses: [TransportAddress]
+
+    /// Loads the configured certificate and key; nil when TLS is not configured.
+    public static func loadTLS(_ c: RelayConfiguration) throws(TLSError) -> TLSContext? {
+        guard let certificate = c.tlsCertificate, let key = c.tlsKey else { return nil }
+        let context = TLSContext()
+        try context.load(certificate: certificate, key: key)
+        return context
+    }
+
     /// Builds the engines and binds every listener; throws if a socket cannot be opened.
-    public init(configuration c: RelayConfiguration, logger: Logger) throws(SocketError) {
+    public init(configuration c: RelayConfiguration, tls: TLSContext? = nil, logger: Logger) throws(SocketError) {
         self.configuration = c
         self.logger = logger
+        self.tls = tls
         let count = c.workers > 0 ? c.workers : max(1, ProcessInfo.processInfo.activeProcessorCount)
-        // Every worker binds each listening address with SO_REUSEPORT; port 0 is resolved by the
-        // first bind so that the other workers join the same port.
-        var addresses = c.listen
-        var sockets: [[(Int32, TransportAddress)]] = []
-        for _ in 0..<count {
-            var mine: [(Int32, TransportAddress)] = []
-            for (n, address) in addresses.enumerated() {
-                switch SocketAddress.bindUDP(address, reusePort: true) {
-                case .success(let fd):
-                    let bound = SocketAddress.localAddress(fd) ?? address
-                    addresses[n] = bound
-                    mine.append((fd, bound))
-                case .failure(let e):
-                    for s in sockets.flatMap({ $0 }) + mine { close(s.0) }
-                    throw e
+        var opened: [Int32] = []
+        /// Every worker binds each address with SO_REUSEPORT; port 0 is resolved by the first
+        /// bind so that the other workers join the same port.
+        func bindAll(_ list: [TransportAddress], _ bind: (TransportAddress) -> Result<Int32, SocketError>) throws(SocketError)
+            -> [[(Int32, TransportAddress)]]
+        {
+            var addresses = list
+            var perWorker: [[(Int32, TransportAddress)]] = []
+            for _ in 0..<count {
+                var mine: [(Int32, TransportAddress)] = []
+                for (n, address) in addresses.enumerated() {
+                    switch bind(address) {
+                    case .success(let fd):
+                        opened.append(fd)
+                        addresses[n] = SocketAddress.localAddress(fd) ?? address
+                        mine.append((fd, addresses[n]))
+                    case .failure(let e):
+                        for fd in opened { close(fd) }
+                        throw e
+                    }
                 }
+                perWorker.append(mine)
             }
-            sockets.append(mine)
+            return perWorker
         }
+        let udp = try bindAll(c.listen) { SocketAddress.bindUDP($0, reusePort: true) }
+        let tcp = try bindAll(c.tcpListen) { SocketAddress.listenTCP($0, reusePort: true) }
+        let tlsListen = tls == nil ? [] : c.activeTLSListen
+        let tlsSockets = try bindAll(tlsListen) { SocketAddress.listenTCP($0, reusePort: true) }
+        udpAddresses = udp.first?.map(\.1) ?? []
+        tcpAddresses = tcp.first?.map(\.1) ?? []
+        tlsAddresses = tlsSockets.first?.map(\.1) ?? []
+        let listeners = udpAddresses + tcpAddresses + tlsAddresses
+
         let authenticator = Authenticator(
             realm: c.realm, users: c.users, secrets: c.authSecrets, nonceLifetimeSeconds: c.nonceLifetime,
             nonceKey: STUNCrypto.randomBytes(32))
         let policy = PeerPolicy(
-            allow: c.allowPeers, ownAddresses: Set(c.relayAddresses + addresses.map(\.ip)),
-            listenerAddresses: Set(addresses))
+            allow: c.allowPeers, ownAddresses: Set(c.relayAddresses + listeners.map(\.ip)), listenerAddresses: Set(listeners))
         var engineConfiguration = TURNEngineConfiguration(realm: c.realm, authenticator: authenticator, peerPolicy: policy)
         engineConfiguration.defaultLifetime = c.defaultLifetime
         engineConfiguration.maxLifetime = c.maxLifetime
@@ -56,21 +86,47 @@ public final class RelayServer: @unchecked Sendable {
         let quota = AllocationQuota(maxPerUser: c.userQuota, maxTotal: c.totalQuota)
         self.pool = pool
         self.quota = quota
+        var limits = StreamLimits()
+        limits.handshakeTimeout = c.handshakeTimeout
+        limits.idleTimeout = c.idleTimeout
+        limits.bufferLimit = c.streamBuffer
+        limits.maxConnections = c.maxConnections
+        limits.maxConnectionsPerAddress = c.maxConnectionsPerAddress
+        let counter = ConnectionCounter(limits: limits)
         let workers = (0..<count).map { Worker(index: $0, configuration: engineConfiguration, pool: pool, quota: quota) }
         self.workers = workers
-        for (worker, fds) in zip(workers, sockets) {
-            worker.start(listening: fds) { [logger] events in RelayServer.log(events, logger) }
+        for (i, worker) in workers.enumerated() {
+            let streams = tcp[i].map { ($0.0, $0.1, TransportProtocol.tcp) } + tlsSockets[i].map { ($0.0, $0.1, TransportProtocol.tls) }
+            worker.start(udp: udp[i], streams: streams, limits: limits, counter: counter, tls: tls) { [logger] events in
+                RelayServer.log(events, logger)
+            }
         }
     }
 
-    /// The addresses actually listened on (the port the kernel chose for port 0).
-    public var listeningAddresses: [TransportAddress] { workers.first?.listeningAddresses ?? [] }
+    /// The UDP addresses actually listened on.
+    public var listeningAddresses: [TransportAddress] { udpAddresses }
+
+    /// Loads the certificate and key again (SIGHUP). Live connections keep their sessions; new
+    /// ones use the new certificate. On failure the old one stays and the error is returned.
+    @discardableResult
+    public func reloadTLS() -> TLSError? {
+        guard let tls, let certificate = configuration.tlsCertificate, let key = configuration.tlsKey else { return nil }
+        do {
+            try tls.load(certificate: certificate, key: key)
+            logger.info("TLS certificate reloaded")
+            return nil
+        } catch {
+            logger.error("TLS certificate reload failed, keeping the previous one: \(error)")
+            return error
+        }
+    }
 
     public func start() {
         logger.info(
             "av1relay serving",
             metadata: [
-                "listeners": "\(configuration.listen.count)", "workers": "\(workers.count)",
+                "udp": "\(udpAddresses.count)", "tcp": "\(tcpAddresses.count)", "tls": "\(tlsAddresses.count)",
+                "workers": "\(workers.count)",
                 "relay_ports": "\(configuration.minPort)-\(configuration.maxPort)",
                 "static_users": "\(configuration.users.count)", "rest_secrets": "\(configuration.authSecrets.count)",
             ])
@@ -87,12 +143,19 @@ public final class RelayServer: @unchecked Sendable {
     }
 
     /// Counters summed over every worker.
+    public func snapshot() -> WorkerSnapshot {
+        workers.map { $0.snapshot() }.reduce(WorkerSnapshot(), +)
+    }
+
+    /// Engine counters and allocations, summed over every worker.
     public func stats() -> (stats: TURNStats, allocations: Int) {
-        workers.map { $0.snapshot() }.reduce((TURNStats(), 0)) { ($0.0 + $1.stats, $0.1 + $1.allocations) }
+        let s = snapshot()
+        return (s.stats, s.allocations)
     }
 
     func logStats() {
-        let (s, allocations) = stats()
+        let snap = snapshot()
+        let (s, allocations) = (snap.stats, snap.allocations)
         logger.info(
             "stats",
             metadata: [
@@ -100,6 +163,8 @@ public final class RelayServer: @unchecked Sendable {
                 "to_peers": "\(s.packetsToPeers)", "from_peers": "\(s.packetsFromPeers)",
                 "to_clients": "\(s.packetsToClients)", "dropped": "\(s.dropped)", "malformed": "\(s.malformed)",
                 "requests": "\(s.requests)", "error_responses": "\(s.errorResponses)",
+                "connections": "\(snap.connections)", "stream_refused": "\(snap.streamRefused)",
+                "stream_errors": "\(snap.streamFramingErrors + snap.streamOverruns)", "stream_timeouts": "\(snap.streamTimeouts)",
             ])
     }
 

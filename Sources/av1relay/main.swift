@@ -2,6 +2,7 @@ import CAV1Shim
 import Dispatch
 import Foundation
 import Logging
+import RelayIO
 import RelayServer
 
 // av1relay: parse, validate, serve until SIGTERM/SIGINT. Exit 2 for a bad option, 1 when a
@@ -38,9 +39,17 @@ LoggingSystem.bootstrap { label in
 }
 let logger = Logger(label: "av1relay")
 
+let tls: TLSContext?
+do {
+    tls = try RelayServer.loadTLS(configuration)
+} catch {
+    FileHandle.standardError.write(Data("av1relay: invalid tls-cert: \(error)\n".utf8))
+    exit(2)
+}
+
 let server: RelayServer
 do {
-    server = try RelayServer(configuration: configuration, logger: logger)
+    server = try RelayServer(configuration: configuration, tls: tls, logger: logger)
 } catch {
     logger.critical("cannot start: \(error)")
     exit(1)
@@ -49,6 +58,7 @@ server.start()
 
 signal(SIGTERM, SIG_IGN)
 signal(SIGINT, SIG_IGN)
+signal(SIGHUP, SIG_IGN)
 // Top-level code is main-actor code: the handlers run on the main queue, which dispatchMain() serves.
 var signalSources: [DispatchSourceSignal] = []
 for sig in [SIGTERM, SIGINT] {
@@ -61,4 +71,9 @@ for sig in [SIGTERM, SIGINT] {
     source.resume()
     signalSources.append(source)
 }
+// SIGHUP reloads the TLS certificate and key without dropping live connections.
+let reload = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .main)
+reload.setEventHandler { server.reloadTLS() }
+reload.resume()
+signalSources.append(reload)
 dispatchMain()

@@ -36,7 +36,7 @@ struct CoturnInteropTests {
         let relay = try Child(
             Binaries.av1relay,
             [
-                "--listen", "127.0.0.1:\(port)", "--user", "demo:demo-password", "--auth-secret", "retired-secret",
+                "--listen", "127.0.0.1:\(port)", "--tcp-listen", "none", "--user", "demo:demo-password", "--auth-secret", "retired-secret",
                 "--auth-secret", secret, "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766",
                 "--min-port", "42000", "--max-port", "42999", "--stats-interval", "0",
             ])
@@ -91,6 +91,7 @@ struct ExecutableTests {
             (["--allow-peer", "10.0.0.0/99"], "allow-peer"), (["--min-port", "60000", "--max-port", "50000"], "min-port"),
             (["--user", "nopassword"], "user"), (["--realm"], "realm"), (["--log-level", "loud"], "log-level"),
             (["--config", "/nonexistent/av1relay.conf"], "config"),
+            (["--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"], "tls-cert"),
         ]
         for (args, key) in cases {
             let p = try Child(Binaries.av1relay, args)
@@ -114,7 +115,7 @@ struct ExecutableTests {
     @Test func sigtermShutsDownCleanly() throws {
         let port = try freeUDPPort()
         for sig in [SIGTERM, SIGINT] {
-            let p = try Child(Binaries.av1relay, ["--listen", "127.0.0.1:\(port)", "--user", "a:b", "--stats-interval", "0"])
+            let p = try Child(Binaries.av1relay, ["--listen", "127.0.0.1:\(port)", "--tcp-listen", "none", "--user", "a:b", "--stats-interval", "0"])
             #expect(p.waitFor("av1relay serving", seconds: 10))
             p.signal(sig)
             #expect(p.wait(seconds: 10) == 0)
@@ -124,7 +125,7 @@ struct ExecutableTests {
 
     @Test func portInUseExitsWith1() throws {
         let holder = try UDPTestSocket()
-        let p = try Child(Binaries.av1relay, ["--listen", "\(holder.address)", "--workers", "1"])
+        let p = try Child(Binaries.av1relay, ["--listen", "\(holder.address)", "--tcp-listen", "none", "--workers", "1"])
         // SO_REUSEPORT lets two sockets share a port only when both set it; ours does not.
         #expect(p.wait(seconds: 10) == 1)
         #expect(p.text.contains("cannot start"))

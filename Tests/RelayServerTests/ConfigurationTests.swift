@@ -77,6 +77,23 @@ struct ConfigurationTests {
         #expect(e?.key == key, "\(args) → \(String(describing: e))")
     }
 
+    @Test func transportsAndTLS() throws {
+        let c = try run([
+            "--listen", "none", "--tcp-listen", "127.0.0.1:443", "--tls-listen", "0.0.0.0:443", "--tls-listen", "[::]:5349",
+            "--tls-cert", "c.pem", "--tls-key", "k.pem", "--idle-timeout", "30",
+        ])
+        #expect(c.listen.isEmpty && c.tcpListen == [TransportAddress("127.0.0.1:443")!])
+        #expect(c.activeTLSListen == [TransportAddress("0.0.0.0:443")!, TransportAddress("[::]:5349")!])
+        #expect(c.idleTimeout == 30)
+        // Without a certificate the default TLS listener stays off; asking for one is an error.
+        #expect(try run([]).activeTLSListen.isEmpty)
+        #expect(failure(["--tls-listen", "127.0.0.1:5349"])?.key == "tls-listen")
+        #expect(failure(["--tls-cert", "c.pem"])?.key == "tls-key")
+        #expect(failure(["--tls-key", "k.pem"])?.key == "tls-cert")
+        #expect(failure(["--listen", "none", "--tcp-listen", "none"])?.key == "listen")
+        #expect(failure(["--stream-buffer", "10"])?.key == "stream-buffer")
+    }
+
     @Test func badConfigLineNamesFileAndLine() {
         let e = failure(["--config", "relay.conf"], file: "realm = x\nthis is not a pair\n")
         #expect(e?.key == "relay.conf:2")

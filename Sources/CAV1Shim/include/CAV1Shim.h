@@ -29,6 +29,30 @@ int av1_send_batch(int fd, av1_datagram *slots, int count);
 /// Returns the fd or -errno.
 int av1_udp_socket(const struct sockaddr *addr, socklen_t len, int reuse_port);
 
+/// A nonblocking, close-on-exec TCP socket bound to `addr` and listening. fd or -errno.
+int av1_tcp_listener(const struct sockaddr *addr, socklen_t len, int reuse_port, int backlog);
+
+/// Accepts one connection, nonblocking and close-on-exec. fd, 0-errno (EAGAIN when none).
+int av1_accept(int fd, struct sockaddr_storage *addr, socklen_t *len);
+/// Sets TCP_NODELAY.
+void av1_tcp_nodelay(int fd);
+
+/// epoll, with a plain (unpacked) event record for Swift.
+typedef struct av1_event {
+    uint64_t data;
+    uint32_t events;
+} av1_event;
+enum { AV1_IN = 0x001, AV1_OUT = 0x004, AV1_ERR = 0x008, AV1_HUP = 0x010, AV1_RDHUP = 0x2000 };
+int av1_epoll_create(void);
+/// op: 1 add, 2 delete, 3 modify (EPOLL_CTL_*). 0 or -errno.
+int av1_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+/// Waits up to `timeout_ms` (-1 forever); returns events filled or -errno (EINTR is 0).
+int av1_epoll_wait(int epfd, av1_event *out, int max, int timeout_ms);
+/// An eventfd for waking a worker; signal adds 1, drain empties it.
+int av1_eventfd(void);
+void av1_eventfd_signal(int fd);
+void av1_eventfd_drain(int fd);
+
 /// The locally bound address of `fd` (0 or -errno).
 int av1_local_address(int fd, struct sockaddr_storage *out, socklen_t *len);
 
@@ -49,4 +73,30 @@ int av1_random(void *out, size_t len);
 int av1_exclude_from_dump(void *ptr, size_t len);
 /// Monotonic milliseconds.
 int64_t av1_monotonic_ms(void);
+
+/// TLS through memory BIOs (OpenSSL): the caller owns the socket and moves bytes in and out,
+/// so the handshake and records stay sans-I/O.
+typedef struct ssl_ctx_st av1_tls_ctx;
+typedef struct ssl_st av1_tls;
+
+/// A server context for TLS 1.2 and 1.3 from PEM files. NULL on failure, with a reason in `err`.
+av1_tls_ctx *av1_tls_server_ctx(const char *cert_path, const char *key_path, char *err, size_t err_len);
+void av1_tls_ctx_free(av1_tls_ctx *ctx);
+/// A server-side TLS session with memory BIOs.
+av1_tls *av1_tls_new(av1_tls_ctx *ctx);
+void av1_tls_free(av1_tls *tls);
+/// Hands received ciphertext to the session. Returns bytes taken or -1.
+int av1_tls_feed(av1_tls *tls, const void *data, size_t len);
+/// Advances the handshake: 1 when complete, 0 when it needs more bytes, -1 when it failed.
+int av1_tls_handshake(av1_tls *tls);
+/// Reads plaintext: bytes read, 0 when none is ready, -1 when the session failed or was closed.
+int av1_tls_read(av1_tls *tls, void *buf, size_t len);
+/// Encrypts plaintext into the session's output. Returns bytes taken or -1.
+int av1_tls_write(av1_tls *tls, const void *data, size_t len);
+/// Ciphertext waiting to go to the network, and taking it out.
+size_t av1_tls_pending(av1_tls *tls);
+int av1_tls_take(av1_tls *tls, void *buf, size_t len);
+/// The negotiated protocol version ("TLSv1.3").
+const char *av1_tls_version(av1_tls *tls);
+
 #endif

@@ -1,0 +1,190 @@
+import CAV1Shim
+import Glibc
+import STUN
+import TURN
+
+/// TCP and TLS clients (RFC 8656 §3.1) in the worker's loop: accept, read, decrypt (TLS), frame,
+/// hand each message to the same engine as UDP; answers leave through `send(_:to:)`.
+extension Worker {
+    func accept(_ listenerFD: Int32) {
+        guard let listener = streamListeners.first(where: { $0.fd == listenerFD }), let counter = connectionCounter else { return }
+        for _ in 0..<64 {
+            var storage = sockaddr_storage()
+            var length = socklen_t(0)
+            let fd = av1_accept(listenerFD, &storage, &length)
+            guard fd >= 0 else { return }  // EAGAIN: nothing more to accept
+            guard let client = SocketAddress.transportAddress(&storage), counter.admit(client.ip) else {
+                close(fd)
+                streamRefused += 1
+                continue
+            }
+            var session: OpaquePointer?
+            if listener.transport == .tls {
+                guard let s = tlsContext?.session() else {
+                    close(fd)
+                    counter.release(client.ip)
+                    continue
+                }
+                session = s
+            }
+            av1_tcp_nodelay(fd)
+            connections[fd] = StreamConnection(
+                fd: fd, tuple: FiveTuple(client: client, server: listener.address, transport: listener.transport), tls: session,
+                now: av1_monotonic_ms())
+            watch(fd, .connection, events: UInt32(AV1_IN | AV1_RDHUP))
+        }
+    }
+
+    func connectionReady(_ fd: Int32, events: UInt32) {
+        guard let c = connections[fd] else { return }
+        if events & UInt32(AV1_OUT) != 0 { writePending(c) }
+        if events & UInt32(AV1_IN | AV1_HUP | AV1_ERR | AV1_RDHUP) != 0 { readable(c) }
+    }
+
+    /// Reads what the socket has (a fair share per round) and feeds it through.
+    private func readable(_ c: StreamConnection) {
+        for _ in 0..<4 where !c.closed {
+            let n = read(c.fd, streamScratch.baseAddress, streamScratch.count)
+            if n == 0 { return closeConnection(c) }  // the client closed
+            if n < 0 {
+                if errno == EAGAIN || errno == EINTR { return }
+                return closeConnection(c)
+            }
+            c.lastReceived = av1_monotonic_ms()
+            let bytes = UnsafeRawBufferPointer(rebasing: streamScratch[0..<n])
+            let ok = c.tls == nil ? frame(bytes, on: c) : decrypt(bytes, on: c)
+            streamScratch.zero(n)
+            if !ok { return closeConnection(c) }
+            if n < streamScratch.count { return }
+        }
+    }
+
+    /// TLS records in; plaintext to the framer; handshake answers out.
+    private func decrypt(_ bytes: UnsafeRawBufferPointer, on c: StreamConnection) -> Bool {
+        guard let tls = c.tls, av1_tls_feed(tls, bytes.baseAddress, bytes.count) == bytes.count else { return false }
+        if !c.established {
+            let rc = av1_tls_handshake(tls)
+            pushCiphertext(c)
+            if rc < 0 { return false }
+            if rc == 0 { return true }
+            c.established = true
+        }
+        while !c.closed {
+            let n = Int(av1_tls_read(tls, tlsScratch.baseAddress, tlsScratch.count))
+            if n < 0 { return false }
+            if n == 0 { break }
+            let ok = frame(UnsafeRawBufferPointer(rebasing: tlsScratch[0..<n]), on: c)
+            tlsScratch.zero(n)
+            if !ok { return false }
+        }
+        pushCiphertext(c)
+        return true
+    }
+
+    /// Plaintext in; each whole frame to the engine.
+    private func frame(_ bytes: UnsafeRawBufferPointer, on c: StreamConnection) -> Bool {
+        let now = Worker.now()
+        do {
+            try c.framer.append(bytes) { frame in
+                if c.tls == nil { c.established = true }
+                engine.handleClientPacket(frame, tuple: c.tuple, socket: c.fd, now: now, out: outbox)
+                if !outbox.hasRoom { flush() }
+            }
+            return true
+        } catch {
+            streamFramingErrors += 1
+            return false
+        }
+    }
+
+    /// Sends one frame the engine queued for a connection (encrypting it for TLS).
+    func send(_ bytes: UnsafeRawBufferPointer, to c: StreamConnection) {
+        guard !c.closed else { return }
+        if let tls = c.tls {
+            guard c.established, av1_tls_write(tls, bytes.baseAddress, bytes.count) == bytes.count else { return closeConnection(c) }
+            pushCiphertext(c)
+        } else {
+            write(bytes, to: c)
+        }
+    }
+
+    private func pushCiphertext(_ c: StreamConnection) {
+        guard let tls = c.tls else { return }
+        while !c.closed && av1_tls_pending(tls) > 0 {
+            let n = Int(av1_tls_take(tls, tlsScratch.baseAddress, tlsScratch.count))
+            if n <= 0 { break }
+            write(UnsafeRawBufferPointer(rebasing: tlsScratch[0..<n]), to: c)
+            tlsScratch.zero(n)
+        }
+    }
+
+    /// Writes now what the kernel takes; keeps the rest, in order, for when the socket drains.
+    private func write(_ bytes: UnsafeRawBufferPointer, to c: StreamConnection) {
+        var offset = 0
+        if c.pending.isEmpty {
+            let n = Glibc.send(c.fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
+            if n < 0 && errno != EAGAIN && errno != EINTR { return closeConnection(c) }
+            offset = max(n, 0)
+            if offset == bytes.count { return }
+        }
+        guard c.pending.count + bytes.count - offset <= streamLimits.bufferLimit else {
+            streamOverruns += 1
+            return closeConnection(c)
+        }
+        let wasEmpty = c.pending.isEmpty
+        c.pending.append(contentsOf: bytes[offset...])
+        if wasEmpty { rewatch(c.fd, .connection, events: UInt32(AV1_IN | AV1_RDHUP | AV1_OUT)) }
+    }
+
+    private func writePending(_ c: StreamConnection) {
+        while !c.pending.isEmpty {
+            let n = c.pending.withUnsafeBytes { Glibc.send(c.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 {
+                if errno == EAGAIN || errno == EINTR { return }
+                return closeConnection(c)
+            }
+            for i in 0..<n { c.pending[i] = 0 }
+            c.pending.removeFirst(n)
+        }
+        rewatch(c.fd, .connection, events: UInt32(AV1_IN | AV1_RDHUP))
+    }
+
+    /// Closes a connection; its allocation goes with it (RFC 8656 §3.1).
+    func closeConnection(_ c: StreamConnection) {
+        guard !c.closed else { return }
+        c.closed = true
+        connections[c.fd] = nil
+        unwatch(c.fd)
+        Glibc.close(c.fd)
+        connectionCounter?.release(c.tuple.client.ip)
+        engine.connectionClosed(c.tuple, now: Worker.now(), out: outbox)
+        if let tls = c.tls {
+            av1_tls_free(tls)
+            c.tls = nil
+        }
+        for i in c.pending.indices { c.pending[i] = 0 }
+        c.pending.removeAll()
+    }
+
+    /// Handshake and idle timeouts; called from the worker's tick.
+    func expireConnections(now: Int64) {
+        for c in connections.values {
+            let handshakeOver = !c.established && now - c.opened > streamLimits.handshakeTimeout * 1000
+            if handshakeOver || now - c.lastReceived > streamLimits.idleTimeout * 1000 {
+                streamTimeouts += 1
+                closeConnection(c)
+            }
+        }
+    }
+
+    func stopStreams() {
+        for c in Array(connections.values) { closeConnection(c) }
+    }
+}
+
+extension UnsafeMutableRawBufferPointer {
+    /// Zeroes the first `count` bytes (payload must not linger in reused buffers).
+    func zero(_ count: Int) {
+        UnsafeMutableRawBufferPointer(rebasing: self[0..<Swift.min(count, self.count)]).initializeMemory(as: UInt8.self, repeating: 0)
+    }
+}
