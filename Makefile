@@ -16,7 +16,7 @@ RUN_ARGS     ?= --listen 127.0.0.1:$(RUN_PORT) --tcp-listen 127.0.0.1:$(RUN_PORT
                 --tls-listen 127.0.0.1:$(RUN_TLS_PORT) --tls-cert $(TLS_CERT) --tls-key $(TLS_KEY) \
                 --relay-address 127.0.0.1 --user demo:demo --allow-peer 127.0.0.0/8 --channel-range rfc5766 --log-level info
 
-.PHONY: run test build build-debug deps deps-test bench format lint clean
+.PHONY: run test build build-debug deps deps-test bench bench-engine format lint clean
 
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -66,6 +66,10 @@ test: deps-test
 ## make bench: av1relay beside coturn under the same turnutils_uclient load (see docs/PERFORMANCE.md).
 bench: deps-test build
 	scripts/loadbench.py
+
+## make bench-engine: packet-path micro-benchmarks with malloc counts (Benchmarks/, ordo-one/benchmark).
+bench-engine: deps
+	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
