@@ -5,6 +5,8 @@ extension RelayConfiguration {
     /// What the command line asks for.
     public enum Command: Sendable, Equatable {
         case run(RelayConfiguration)
+        /// Validate the configuration (and load the TLS certificate) without serving.
+        case check(RelayConfiguration)
         case help
         case version
     }
@@ -14,11 +16,17 @@ extension RelayConfiguration {
     public static func parse(arguments: [String], readFile: (String) throws -> String = defaultReadFile) throws(Invalid) -> Command {
         var pairs: [(key: String, value: String, origin: String)] = []
         var configFile: String?
+        var checkOnly = false
         var i = 0
         while i < arguments.count {
             let arg = arguments[i]
             if arg == "--help" || arg == "-h" { return .help }
             if arg == "--version" { return .version }
+            if arg == "--check" {
+                checkOnly = true
+                i += 1
+                continue
+            }
             guard arg.hasPrefix("--") else { throw Invalid(key: arg, reason: "unexpected argument (flags start with --)") }
             var key = String(arg.dropFirst(2))
             var value: String
@@ -57,7 +65,7 @@ extension RelayConfiguration {
         }
         for p in pairs { try config.apply(key: p.key, value: p.value, origin: p.origin) }
         try config.validate()
-        return .run(config)
+        return checkOnly ? .check(config) : .run(config)
     }
 
     mutating func apply(key: String, value: String, origin: String) throws(Invalid) {
@@ -89,6 +97,8 @@ extension RelayConfiguration {
         }
         lines += [
             "  " + "--config FILE".padding(toLength: width, withPad: " ", startingAt: 0) + "  read options from FILE first",
+            "  " + "--check".padding(toLength: width, withPad: " ", startingAt: 0)
+                + "  validate the configuration and TLS files, then exit",
             "  " + "--help".padding(toLength: width, withPad: " ", startingAt: 0) + "  this text",
             "  " + "--version".padding(toLength: width, withPad: " ", startingAt: 0) + "  the version",
             "",

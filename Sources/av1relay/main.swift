@@ -17,6 +17,7 @@ do {
 }
 
 let configuration: RelayConfiguration
+var checkOnly = false
 switch command {
 case .help:
     print(RelayConfiguration.helpText)
@@ -26,6 +27,9 @@ case .version:
     exit(0)
 case .run(let c):
     configuration = c
+case .check(let c):
+    configuration = c
+    checkOnly = true
 }
 
 // Media must never reach disk, not even in a core dump.
@@ -45,6 +49,10 @@ do {
 } catch {
     FileHandle.standardError.write(Data("av1relay: invalid tls-cert: \(error)\n".utf8))
     exit(2)
+}
+if checkOnly {
+    print("av1relay: configuration OK")
+    exit(0)
 }
 
 let server: RelayServer

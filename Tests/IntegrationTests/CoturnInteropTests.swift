@@ -112,10 +112,20 @@ struct ExecutableTests {
         }
     }
 
+    @Test func checkValidatesWithoutServing() throws {
+        let ok = try Child(Binaries.av1relay, ["--check", "--listen", "127.0.0.1:1", "--user", "a:b"])
+        #expect(ok.wait(seconds: 10) == 0)
+        #expect(ok.text.contains("configuration OK"))
+        let bad = try Child(Binaries.av1relay, ["--check", "--max-lifetime", "1"])
+        #expect(bad.wait(seconds: 10) == 2)
+        #expect(bad.text.contains("max-lifetime"))
+    }
+
     @Test func sigtermShutsDownCleanly() throws {
         let port = try freeUDPPort()
         for sig in [SIGTERM, SIGINT] {
-            let p = try Child(Binaries.av1relay, ["--listen", "127.0.0.1:\(port)", "--tcp-listen", "none", "--user", "a:b", "--stats-interval", "0"])
+            let p = try Child(
+                Binaries.av1relay, ["--listen", "127.0.0.1:\(port)", "--tcp-listen", "none", "--user", "a:b", "--stats-interval", "0"])
             #expect(p.waitFor("av1relay serving", seconds: 10))
             p.signal(sig)
             #expect(p.wait(seconds: 10) == 0)

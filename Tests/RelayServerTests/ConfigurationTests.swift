@@ -103,6 +103,11 @@ struct ConfigurationTests {
     @Test func helpAndVersion() throws {
         #expect(try RelayConfiguration.parse(arguments: ["--min-port", "1", "--help"]) == .help)
         #expect(try RelayConfiguration.parse(arguments: ["--version"]) == .version)
+        guard case .check(let c) = try RelayConfiguration.parse(arguments: ["--check", "--realm", "r"]) else {
+            Issue.record("--check did not ask for a check")
+            return
+        }
+        #expect(c.realm == "r")
         for o in RelayConfiguration.options { #expect(RelayConfiguration.helpText.contains("--\(o.key) ")) }
     }
 }
