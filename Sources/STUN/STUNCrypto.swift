@@ -2,23 +2,16 @@ import CAV1Shim
 
 /// The digests STUN needs, through OpenSSL.
 public enum STUNCrypto {
-    public static func hmacSHA1(key: [UInt8], _ data: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 20)
-        key.withUnsafeBytes { k in
-            data.withUnsafeBytes { d in
-                _ = av1_hmac_sha1(k.baseAddress, k.count, d.baseAddress, d.count, &out)
-            }
-        }
-        return out
-    }
+    public static func hmacSHA1(key: [UInt8], _ data: [UInt8]) -> [UInt8] { mac(av1_hmac_sha1, 20, key, data) }
 
-    public static func hmacSHA256(key: [UInt8], _ data: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        key.withUnsafeBytes { k in
-            data.withUnsafeBytes { d in
-                _ = av1_hmac_sha256(k.baseAddress, k.count, d.baseAddress, d.count, &out)
-            }
-        }
+    public static func hmacSHA256(key: [UInt8], _ data: [UInt8]) -> [UInt8] { mac(av1_hmac_sha256, 32, key, data) }
+
+    private static func mac(
+        _ f: (UnsafeRawPointer?, Int, UnsafeRawPointer?, Int, UnsafeMutablePointer<UInt8>?) -> Int32, _ size: Int,
+        _ key: [UInt8], _ data: [UInt8]
+    ) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: size)
+        key.withUnsafeBytes { k in data.withUnsafeBytes { d in _ = f(k.baseAddress, k.count, d.baseAddress, d.count, &out) } }
         return out
     }
 

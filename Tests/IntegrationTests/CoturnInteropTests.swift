@@ -33,24 +33,15 @@ struct CoturnInteropTests {
     static func run(mode: [String], auth: [String], clients: Int = 5, messages: Int = 60) throws -> (Summary, String) {
         let port = try freeUDPPort()
         let peerPort = try freeUDPPort()
-        let relay = try Child(
-            Binaries.av1relay,
-            [
-                "--listen", "127.0.0.1:\(port)", "--tcp-listen", "none", "--user", "demo:demo-password", "--auth-secret", "retired-secret",
-                "--auth-secret", secret, "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766",
-                "--min-port", "42000", "--max-port", "42999", "--stats-interval", "0",
-            ])
+        let relay = try Interop.relay([
+            "--listen", "127.0.0.1:\(port)", "--tcp-listen", "none", "--user", "demo:demo-password", "--auth-secret",
+            "retired-secret", "--auth-secret", secret, "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766",
+            "--min-port", "42000", "--max-port", "42999",
+        ])
         defer { relay.stop() }
-        #expect(relay.waitFor("av1relay serving", seconds: 10), "relay did not start: \(relay.text)")
-        let peer = try Child(try Binaries.coturnTool("turnutils_peer"), ["-L", "127.0.0.1", "-p", "\(peerPort)"])
+        let peer = try Interop.echoPeer(port: peerPort)
         defer { peer.stop() }
-        usleep(300_000)
-        let client = try Child(
-            try Binaries.coturnTool("turnutils_uclient"),
-            mode + auth + [
-                "-p", "\(port)", "-e", "127.0.0.1", "-r", "\(peerPort)", "-n", "\(messages)", "-m", "\(clients)",
-                "-l", "180", "-z", "20", "127.0.0.1",
-            ])
+        let client = try Interop.uclient(mode + auth, port: port, peerPort: peerPort, messages: messages, clients: clients)
         let status = client.wait(seconds: 60)
         #expect(status != nil, "uclient did not finish: \(client.text.suffix(2000))")
         return (Summary(client.text), client.text)

@@ -145,25 +145,16 @@ struct StreamInteropTests {
         let port = try freeUDPPort()
         let tlsPort = try freeUDPPort()
         let peerPort = try freeUDPPort()
-        let relay = try Child(
-            Binaries.av1relay,
-            [
-                "--listen", "none", "--tcp-listen", "127.0.0.1:\(port)", "--tls-listen", "127.0.0.1:\(tlsPort)",
-                "--tls-cert", "\(dir)/relay-cert.pem", "--tls-key", "\(dir)/relay-key.pem", "--user", "demo:demo",
-                "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766", "--min-port", "42000", "--max-port", "42999",
-                "--stats-interval", "0",
-            ])
+        let relay = try Interop.relay([
+            "--listen", "none", "--tcp-listen", "127.0.0.1:\(port)", "--tls-listen", "127.0.0.1:\(tlsPort)",
+            "--tls-cert", "\(dir)/relay-cert.pem", "--tls-key", "\(dir)/relay-key.pem", "--user", "demo:demo",
+            "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766", "--min-port", "42000", "--max-port", "42999",
+        ])
         defer { relay.stop() }
-        #expect(relay.waitFor("av1relay serving", seconds: 10), "\(relay.text)")
-        let peer = try Child(try Binaries.coturnTool("turnutils_peer"), ["-L", "127.0.0.1", "-p", "\(peerPort)"])
+        let peer = try Interop.echoPeer(port: peerPort)
         defer { peer.stop() }
-        usleep(300_000)
-        let client = try Child(
-            try Binaries.coturnTool("turnutils_uclient"),
-            mode + [
-                "-u", "demo", "-w", "demo", "-p", "\(tls ? tlsPort : port)", "-e", "127.0.0.1", "-r", "\(peerPort)",
-                "-n", "60", "-m", "5", "-l", "180", "-z", "20", "127.0.0.1",
-            ])
+        let client = try Interop.uclient(
+            mode + ["-u", "demo", "-w", "demo"], port: tls ? tlsPort : port, peerPort: peerPort, messages: 60, clients: 5)
         #expect(client.wait(seconds: 60) != nil)
         let summary = CoturnInteropTests.Summary(client.text)
         #expect(summary.sent == 300, "\(mode): \(client.text.suffix(1500))")
@@ -181,26 +172,18 @@ struct StreamInteropTests {
         try fm.copyItem(atPath: "\(dir)/old-key.pem", toPath: "\(dir)/key.pem")
         let tlsPort = try freeUDPPort()
         let peerPort = try freeUDPPort()
-        let relay = try Child(
-            Binaries.av1relay,
-            [
-                "--listen", "none", "--tcp-listen", "none", "--tls-listen", "127.0.0.1:\(tlsPort)", "--tls-cert", "\(dir)/cert.pem",
-                "--tls-key", "\(dir)/key.pem", "--user", "demo:demo", "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766",
-                "--min-port", "42000", "--max-port", "42999", "--stats-interval", "0",
-            ])
+        let relay = try Interop.relay([
+            "--listen", "none", "--tcp-listen", "none", "--tls-listen", "127.0.0.1:\(tlsPort)", "--tls-cert", "\(dir)/cert.pem",
+            "--tls-key", "\(dir)/key.pem", "--user", "demo:demo", "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766",
+            "--min-port", "42000", "--max-port", "42999",
+        ])
         defer { relay.stop() }
-        #expect(relay.waitFor("av1relay serving", seconds: 10), "\(relay.text)")
         #expect(try Self.servedCN(tlsPort).contains("old.relay.test"))
-        let peer = try Child(try Binaries.coturnTool("turnutils_peer"), ["-L", "127.0.0.1", "-p", "\(peerPort)"])
+        let peer = try Interop.echoPeer(port: peerPort)
         defer { peer.stop() }
-        usleep(300_000)
         // Five seconds of traffic; the certificate changes in the middle of it.
-        let client = try Child(
-            try Binaries.coturnTool("turnutils_uclient"),
-            [
-                "-t", "-S", "-c", "-u", "demo", "-w", "demo", "-p", "\(tlsPort)", "-e", "127.0.0.1", "-r", "\(peerPort)",
-                "-n", "250", "-m", "2", "-l", "180", "-z", "20", "127.0.0.1",
-            ])
+        let client = try Interop.uclient(
+            ["-t", "-S", "-c", "-u", "demo", "-w", "demo"], port: tlsPort, peerPort: peerPort, messages: 250, clients: 2)
         #expect(client.waitFor("tot_send_msgs=", seconds: 20))  // sessions are up and sending
         try fm.removeItem(atPath: "\(dir)/cert.pem")
         try fm.removeItem(atPath: "\(dir)/key.pem")

@@ -139,3 +139,34 @@ final class Child: @unchecked Sendable {  // output is guarded by `lock`
 
     deinit { stop() }
 }
+
+/// The pieces every interop test starts: av1relay, coturn's echo peer, coturn's client.
+enum Interop {
+    /// The av1relay binary with `arguments`, once it says it is serving.
+    static func relay(_ arguments: [String]) throws -> Child {
+        let relay = try Child(Binaries.av1relay, arguments + ["--stats-interval", "0"])
+        guard relay.waitFor("av1relay serving", seconds: 10) else {
+            relay.stop()
+            throw TestError("relay did not start: \(relay.text)")
+        }
+        return relay
+    }
+
+    /// `turnutils_peer` echoing UDP on 127.0.0.1:`port`.
+    static func echoPeer(port: UInt16) throws -> Child {
+        let peer = try Child(try Binaries.coturnTool("turnutils_peer"), ["-L", "127.0.0.1", "-p", "\(port)"])
+        usleep(300_000)
+        return peer
+    }
+
+    /// `turnutils_uclient` with `arguments` (mode and credentials) sending `messages` 180-byte
+    /// messages every 20 ms per session through 127.0.0.1:`port` to the echo peer.
+    static func uclient(_ arguments: [String], port: UInt16, peerPort: UInt16, messages: Int, clients: Int) throws -> Child {
+        try Child(
+            try Binaries.coturnTool("turnutils_uclient"),
+            arguments + [
+                "-p", "\(port)", "-e", "127.0.0.1", "-r", "\(peerPort)", "-n", "\(messages)", "-m", "\(clients)", "-l", "180",
+                "-z", "20", "127.0.0.1",
+            ])
+    }
+}
