@@ -53,7 +53,7 @@ run: build $(TLS_CERT)
 	@echo "  turnutils_peer -L 127.0.0.1 -p 3480 &"
 	@echo "  turnutils_uclient -c -u demo -w demo -e 127.0.0.1 -r 3480 -p $(RUN_PORT) -n 100 127.0.0.1        # UDP"
 	@echo "  turnutils_uclient -t -c -u demo -w demo -e 127.0.0.1 -r 3480 -p $(RUN_PORT) -n 100 127.0.0.1     # TCP"
-	@echo "  turnutils_uclient -S -c -u demo -w demo -e 127.0.0.1 -r 3480 -p $(RUN_TLS_PORT) -n 100 127.0.0.1     # TLS"
+	@echo "  turnutils_uclient -t -S -c -u demo -w demo -e 127.0.0.1 -r 3480 -p $(RUN_TLS_PORT) -n 100 127.0.0.1  # TLS (-S alone is DTLS)"
 	@echo "or a WebRTC app: iceServers: [{ urls: 'turn:127.0.0.1:$(RUN_PORT)', username: 'demo', credential: 'demo' }]"
 	@echo ""
 	exec $$($(SWIFT) build -c release --show-bin-path)/av1relay $(RUN_ARGS)
