@@ -79,7 +79,7 @@ struct StreamRelayTests {
         #expect(server.snapshot().streamFramingErrors == 1)
     }
 
-    @Test func clientCloseFreesTheAllocation() throws {
+    @Test func clientVanishingMidMessageFreesTheAllocation() throws {
         let server = try Self.server(ports: 41600...41699)
         defer { server.stop() }
         do {
@@ -87,6 +87,7 @@ struct StreamRelayTests {
             var c = TestClient(username: "alice", password: "wonderland")
             #expect(try Self.allocate(&c, tcp).messageClass == .successResponse)
             #expect(server.stats().allocations == 1)
+            tcp.send(Array(c.refresh(lifetime: 600).prefix(30)))  // half a message, then gone
         }
         var freed = false
         for _ in 0..<100 where !freed {
