@@ -25,6 +25,12 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
         .target(name: "CAV1Shim", dependencies: ["COpenSSL"]),
+        // Media libraries for the av1sim endpoints only; the relay links none of them.
+        .systemLibrary(name: "CSRTP", pkgConfig: "libsrtp2", providers: [.apt(["libsrtp2-dev"])]),
+        .systemLibrary(name: "COpus", pkgConfig: "opus", providers: [.apt(["libopus-dev"])]),
+        .systemLibrary(name: "CVPX", pkgConfig: "vpx", providers: [.apt(["libvpx-dev"])]),
+        .target(name: "CAV1Media", dependencies: ["COpenSSL", "CSRTP", "CVPX"]),
+        .target(name: "AV1Media", dependencies: ["CAV1Media", "COpus", "STUN"], swiftSettings: strict),
         .target(name: "STUN", dependencies: ["CAV1Shim"], swiftSettings: strict),
         .target(name: "TURN", dependencies: ["STUN"], swiftSettings: strict),
         .target(name: "RelayIO", dependencies: ["TURN", "CAV1Shim"], swiftSettings: strict),
@@ -39,6 +45,7 @@ let package = Package(
         .testTarget(name: "STUNTests", dependencies: ["STUN"], swiftSettings: strict),
         .testTarget(name: "TURNTests", dependencies: ["TURN", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RelayServerTests", dependencies: ["RelayServer", "RelayIO"], swiftSettings: strict),
+        .testTarget(name: "AV1MediaTests", dependencies: ["AV1Media"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["RelayServer", "RelayIO", "STUN", "TestSupport", .product(name: "Logging", package: "swift-log")],
