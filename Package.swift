@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "av1relay", targets: ["av1relay"]),
+        .executable(name: "av1sim", targets: ["av1sim"]),
         .library(name: "STUN", targets: ["STUN"]),
         .library(name: "TURN", targets: ["TURN"]),
         .library(name: "RelayServer", targets: ["RelayServer"]),
@@ -31,6 +32,9 @@ let package = Package(
         .systemLibrary(name: "CVPX", pkgConfig: "vpx", providers: [.apt(["libvpx-dev"])]),
         .target(name: "CAV1Media", dependencies: ["COpenSSL", "CSRTP", "CVPX"]),
         .target(name: "AV1Media", dependencies: ["CAV1Media", "COpus", "STUN"], swiftSettings: strict),
+        // The simulator's endpoints: TURN client, ICE checks, DTLS-SRTP, Opus and VP8 over the relay.
+        .target(name: "AV1Endpoint", dependencies: ["AV1Media", "STUN", "TURN", "RelayIO", "CAV1Shim"], swiftSettings: strict),
+        .executableTarget(name: "av1sim", dependencies: ["AV1Endpoint", "STUN", "TURN"], swiftSettings: strict),
         .target(name: "STUN", dependencies: ["CAV1Shim"], swiftSettings: strict),
         .target(name: "TURN", dependencies: ["STUN"], swiftSettings: strict),
         .target(name: "RelayIO", dependencies: ["TURN", "CAV1Shim"], swiftSettings: strict),
@@ -48,7 +52,9 @@ let package = Package(
         .testTarget(name: "AV1MediaTests", dependencies: ["AV1Media"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["RelayServer", "RelayIO", "STUN", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "RelayServer", "RelayIO", "STUN", "TestSupport", "AV1Endpoint", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
     ],

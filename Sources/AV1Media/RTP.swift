@@ -6,6 +6,10 @@ public struct RTPPacket: Equatable, Sendable {
     public var timestamp: UInt32
     public var ssrc: UInt32
     public var payload: [UInt8]
+    /// Send time in microseconds since the Unix epoch, in a one-byte RFC 8285 header extension
+    /// (id 1, 8 bytes). It is in the clear, as abs-send-time is in WebRTC; receivers get one-way
+    /// delay from it when both ends share a clock.
+    public var sendTimeMicros: UInt64?
 
     public init(payloadType: UInt8, marker: Bool, sequence: UInt16, timestamp: UInt32, ssrc: UInt32, payload: [UInt8]) {
         self.payloadType = payloadType
@@ -19,9 +23,16 @@ public struct RTPPacket: Equatable, Sendable {
     public static let headerSize = 12
 
     public var bytes: [UInt8] {
-        var out: [UInt8] = [0x80, (marker ? 0x80 : 0) | (payloadType & 0x7F), UInt8(sequence >> 8), UInt8(sequence & 0xFF)]
+        let x: UInt8 = sendTimeMicros == nil ? 0 : 0x10
+        var out: [UInt8] = [0x80 | x, (marker ? 0x80 : 0) | (payloadType & 0x7F), UInt8(sequence >> 8), UInt8(sequence & 0xFF)]
         out += [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: timestamp >> UInt32($0)) }
         out += [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: ssrc >> UInt32($0)) }
+        if let t = sendTimeMicros {
+            // 0xBEDE profile, 3 words: element (id 1, length 8) + 8 bytes + 3 bytes padding.
+            out += [0xBE, 0xDE, 0x00, 0x03, 0x17]
+            out += (0..<8).map { UInt8(truncatingIfNeeded: t >> UInt64(56 - 8 * $0)) }
+            out += [0, 0, 0]
+        }
         return out + payload
     }
 
@@ -29,9 +40,16 @@ public struct RTPPacket: Equatable, Sendable {
     public init?(_ b: [UInt8]) {
         guard b.count >= RTPPacket.headerSize, b[0] >> 6 == 2 else { return nil }
         var offset = RTPPacket.headerSize + Int(b[0] & 0x0F) * 4
+        var sendTime: UInt64?
         if b[0] & 0x10 != 0 {
             guard b.count >= offset + 4 else { return nil }
-            offset += 4 + (Int(b[offset + 2]) << 8 | Int(b[offset + 3])) * 4
+            let words = Int(b[offset + 2]) << 8 | Int(b[offset + 3])
+            let start = offset + 4
+            offset = start + words * 4
+            guard b.count >= offset else { return nil }
+            if b[start - 4] == 0xBE && b[start - 3] == 0xDE, words >= 3, b[start] == 0x17 {
+                sendTime = b[(start + 1)..<(start + 9)].reduce(0) { $0 << 8 | UInt64($1) }
+            }
         }
         var end = b.count
         if b[0] & 0x20 != 0, let pad = b.last { end -= Int(pad) }
@@ -42,6 +60,7 @@ public struct RTPPacket: Equatable, Sendable {
         timestamp = b[4..<8].reduce(0) { $0 << 8 | UInt32($1) }
         ssrc = b[8..<12].reduce(0) { $0 << 8 | UInt32($1) }
         payload = Array(b[offset..<end])
+        sendTimeMicros = sendTime
     }
 }
 

@@ -1,5 +1,6 @@
 #include "CAV1Media.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,16 +229,17 @@ int av1_dtls_export_srtp(av1_dtls *d, uint8_t *out, size_t len) {
 
 // MARK: SRTP
 
-static int srtp_ready = 0;
+static pthread_once_t srtp_once = PTHREAD_ONCE_INIT;
+static int srtp_init_status = -1;
+
+static void init_srtp(void) { srtp_init_status = srtp_init() == srtp_err_status_ok ? 0 : -1; }
 
 int av1_srtp_key_length(int profile) { return profile == 7 ? 16 : 16; }
 int av1_srtp_salt_length(int profile) { return profile == 7 ? 12 : 14; }
 
 av1_srtp *av1_srtp_new(int profile, const uint8_t *key_salt, int outbound) {
-    if (!srtp_ready) {
-        if (srtp_init() != srtp_err_status_ok) return NULL;
-        srtp_ready = 1;
-    }
+    pthread_once(&srtp_once, init_srtp);  // endpoints run on several threads
+    if (srtp_init_status != 0) return NULL;
     srtp_policy_t policy;
     memset(&policy, 0, sizeof policy);
     if (profile == 7) {

@@ -248,6 +248,31 @@ av1_tls_ctx *av1_tls_server_ctx(const char *cert_path, const char *key_path, cha
 
 void av1_tls_ctx_free(av1_tls_ctx *ctx) { SSL_CTX_free(ctx); }
 
+av1_tls_ctx *av1_tls_client_ctx(const char *ca_path, char *err, size_t err_len) {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) { snprintf(err, err_len, "cannot create a TLS context"); return NULL; }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (ca_path) {
+        if (SSL_CTX_load_verify_locations(ctx, ca_path, NULL) != 1) {
+            snprintf(err, err_len, "cannot load CA file %s", ca_path);
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    }
+    return ctx;
+}
+
+av1_tls *av1_tls_new_client(av1_tls_ctx *ctx, const char *server_name) {
+    SSL *ssl = av1_tls_new(ctx);
+    if (!ssl) return NULL;
+    SSL_set_connect_state(ssl);
+    if (server_name) SSL_set_tlsext_host_name(ssl, server_name);
+    return ssl;
+}
+
 av1_tls *av1_tls_new(av1_tls_ctx *ctx) {
     SSL *ssl = SSL_new(ctx);
     if (!ssl) return NULL;

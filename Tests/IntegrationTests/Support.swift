@@ -73,6 +73,11 @@ enum Binaries {
         return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("av1relay").path
     }
 
+    /// `av1sim` as built beside the test bundle.
+    static var av1sim: String {
+        URL(fileURLWithPath: av1relay).deletingLastPathComponent().appendingPathComponent("av1sim").path
+    }
+
     /// A tool from Debian's coturn package; the suite fails (not skips) when it is missing:
     /// `make test` installs it.
     static func coturnTool(_ name: String) throws -> String {

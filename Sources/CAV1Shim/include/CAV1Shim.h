@@ -82,6 +82,11 @@ typedef struct ssl_st av1_tls;
 /// A server context for TLS 1.2 and 1.3 from PEM files. NULL on failure, with a reason in `err`.
 av1_tls_ctx *av1_tls_server_ctx(const char *cert_path, const char *key_path, char *err, size_t err_len);
 void av1_tls_ctx_free(av1_tls_ctx *ctx);
+/// A client context for TLS 1.2/1.3. With `ca_path` NULL the server certificate is not verified
+/// (test relays use self-signed certificates); otherwise it must chain to that PEM file.
+av1_tls_ctx *av1_tls_client_ctx(const char *ca_path, char *err, size_t err_len);
+/// A client-side TLS session with memory BIOs; `server_name` goes in SNI (may be NULL).
+av1_tls *av1_tls_new_client(av1_tls_ctx *ctx, const char *server_name);
 /// A server-side TLS session with memory BIOs.
 av1_tls *av1_tls_new(av1_tls_ctx *ctx);
 void av1_tls_free(av1_tls *tls);

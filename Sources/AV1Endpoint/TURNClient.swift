@@ -1,0 +1,215 @@
+import Foundation
+import STUN
+
+/// The endpoint's side of TURN (RFC 8656 §6–§12): an allocation on the relay, a permission and a
+/// channel to the peer, refreshes, and ChannelData/Data indications both ways.
+final class TURNClient {
+    let connection: RelayConnection
+    let username: String
+    let password: String
+    var realm = ""
+    var nonce = ""
+    var key: [UInt8] = []
+    private(set) var relayed: TransportAddress?
+    private(set) var mapped: TransportAddress?
+    private(set) var lifetime: UInt32 = 600
+    static let channel: UInt16 = 0x4000
+    private var peer: TransportAddress?
+    /// Messages that arrived while waiting for a response: handed to the endpoint later.
+    private(set) var backlog: [[UInt8]] = []
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    init(connection: RelayConnection, username: String, password: String) {
+        self.connection = connection
+        self.username = username
+        self.password = password
+    }
+
+    /// Sends a request and waits for its answer, retransmitting over UDP (RFC 8489 §6.2.1,
+    /// shortened: 200 ms, doubling, 6 tries). Learns realm and nonce from 401/438 and retries.
+    func transact(_ method: STUNMethod, _ build: (inout STUNMessageBuilder) -> Void) throws -> STUNMessage {
+        for _ in 0..<3 {
+            var b = STUNMessageBuilder(method: method, class: .request, transactionID: .random())
+            build(&b)
+            if !nonce.isEmpty {
+                b.append(.username, text: username)
+                b.append(.realm, text: realm)
+                b.append(.nonce, text: nonce)
+                b.appendMessageIntegrity(key: key)
+            }
+            b.appendFingerprint()
+            let response = try roundTrip(b.bytes, transactionID: b.transactionID)
+            if let code = try? response.errorCode()?.code, code == 401 || code == 438, let r = response.text(.realm),
+                let n = response.text(.nonce), code == 438 || nonce.isEmpty
+            {
+                realm = r
+                nonce = n
+                key = PasswordAlgorithm.md5.key(username: username, realm: realm, password: password)
+                continue
+            }
+            return response
+        }
+        throw Failure(description: "\(method.rawValue): the relay kept refusing the credentials")
+    }
+
+    private func roundTrip(_ request: [UInt8], transactionID: TransactionID) throws -> STUNMessage {
+        var wait: Int32 = 200
+        for _ in 0..<6 {
+            try connection.send(request)
+            let deadline = Date().addingTimeInterval(Double(wait) / 1000)
+            while Date() < deadline {
+                guard let bytes = try connection.receive(timeoutMillis: max(1, Int32(deadline.timeIntervalSinceNow * 1000))) else {
+                    continue
+                }
+                if let m = try? STUNMessage(parsing: bytes), m.transactionID == transactionID,
+                    m.messageClass == .successResponse || m.messageClass == .errorResponse
+                {
+                    return m
+                }
+                backlog.append(bytes)
+            }
+            if connection.transport == .udp { wait *= 2 } else { wait = 4000 }
+        }
+        throw Failure(description: "no answer from the relay at \(connection.server)")
+    }
+
+    /// Takes what arrived while a request was outstanding.
+    func takeBacklog() -> [[UInt8]] {
+        defer { backlog.removeAll() }
+        return backlog
+    }
+
+    func allocate() throws {
+        let r = try transact(.allocate) { $0.append(.requestedTransport, [17, 0, 0, 0]) }
+        guard r.messageClass == .successResponse, let relayed = try? r.xorAddress(.xorRelayedAddress) else {
+            throw Failure(description: "Allocate refused: \(describe(r))")
+        }
+        self.relayed = relayed
+        mapped = try? r.xorAddress(.xorMappedAddress)
+        lifetime = (try? r.uint32(.lifetime)) ?? 600
+    }
+
+    /// Permission and channel to the peer (ChannelBind installs the permission too, §12.2).
+    func bind(peer: TransportAddress) throws {
+        let r = try transact(.channelBind) { b in
+            b.append(.channelNumber, [UInt8(TURNClient.channel >> 8), UInt8(TURNClient.channel & 0xFF), 0, 0])
+            b.append(.xorPeerAddress, xorAddress: peer)
+        }
+        guard r.messageClass == .successResponse else { throw Failure(description: "ChannelBind refused: \(describe(r))") }
+        self.peer = peer
+    }
+
+    /// Refresh (with extra attributes such as link telemetry); lifetime 0 ends the allocation.
+    func refresh(lifetime: UInt32?, _ extra: (inout STUNMessageBuilder) -> Void = { _ in }) throws {
+        let r = try transact(.refresh) { b in
+            extra(&b)
+            if let lifetime { b.append(.lifetime, uint32: lifetime) }
+        }
+        guard r.messageClass == .successResponse || (lifetime == 0 && (try? r.errorCode())?.code == 437) else {
+            throw Failure(description: "Refresh refused: \(describe(r))")
+        }
+        if let peer, lifetime != 0 { try bind(peer: peer) }  // keeps channel and permission alive
+    }
+
+    /// Wraps a datagram for the peer as ChannelData (padded on streams).
+    func wrap(_ payload: [UInt8]) -> [UInt8] {
+        let padded = connection.transport != .udp
+        var out = [UInt8](repeating: 0, count: STUNDataPath.channelDataSize(payload: payload.count, padded: padded))
+        out.withUnsafeMutableBytes { o in
+            payload.withUnsafeBytes { p in
+                _ = STUNDataPath.writeChannelData(into: o, channel: TURNClient.channel, payload: p, padded: padded)
+            }
+        }
+        return out
+    }
+
+    /// The peer's datagram inside a message from the relay (ChannelData or a Data indication).
+    func unwrap(_ message: [UInt8]) -> [UInt8]? {
+        guard let first = message.first else { return nil }
+        if STUNDataPath.isChannelData(firstByte: first) {
+            guard message.count >= 4 else { return nil }
+            let length = Int(message[2]) << 8 | Int(message[3])
+            guard length <= message.count - 4 else { return nil }
+            return Array(message[4..<(4 + length)])
+        }
+        guard let m = try? STUNMessage(parsing: message), m.method == .data, m.messageClass == .indication else { return nil }
+        return m.value(.data).map(Array.init)
+    }
+
+    private func describe(_ m: STUNMessage) -> String {
+        guard let e = try? m.errorCode() else { return "unexpected answer" }
+        return "\(e.code) \(e.reason)"
+    }
+}
+
+/// Robot link telemetry (DESIGN §5): a comprehension-optional STUN attribute the robot adds to its
+/// Refresh requests. Codepoint and layout are documented in the README.
+public struct LinkTelemetry: Equatable, Sendable, Codable {
+    /// 0xC0A1: comprehension-optional, outside every range IANA's STUN registry assigns.
+    public static let attribute = STUNAttributeType(0xC0A1)
+    public static let version: UInt8 = 1
+
+    public var wifiRSSI: Int8?
+    /// 1: 2.4 GHz, 2: 5 GHz, 3: 6 GHz.
+    public var wifiBand: UInt8?
+    /// 1: LTE, 2: 5G NR, 3: UMTS, 4: GSM.
+    public var radioType: UInt8?
+    public var rsrp: Int16?
+    public var rsrq: Int8?
+    public var sinr: Int8?
+    /// MCC and MNC, digits only ("20801").
+    public var operatorCode: String?
+
+    public init(
+        wifiRSSI: Int8? = nil, wifiBand: UInt8? = nil, radioType: UInt8? = nil, rsrp: Int16? = nil, rsrq: Int8? = nil,
+        sinr: Int8? = nil, operatorCode: String? = nil
+    ) {
+        self.wifiRSSI = wifiRSSI
+        self.wifiBand = wifiBand
+        self.radioType = radioType
+        self.rsrp = rsrp
+        self.rsrq = rsrq
+        self.sinr = sinr
+        self.operatorCode = operatorCode
+    }
+
+    /// 20 bytes: version, flags (bit 0 Wi-Fi, bit 1 cellular), RSSI, band, radio type, RSRQ,
+    /// RSRP (16-bit), SINR, 3 reserved, operator code (6 ASCII bytes, NUL-padded), 2 reserved.
+    public var encoded: [UInt8] {
+        var out = [UInt8](repeating: 0, count: 20)
+        out[0] = LinkTelemetry.version
+        let wifi = wifiRSSI != nil
+        let cellular = radioType != nil
+        out[1] = (wifi ? 1 : 0) | (cellular ? 2 : 0)
+        out[2] = UInt8(bitPattern: wifiRSSI ?? 0)
+        out[3] = wifiBand ?? 0
+        out[4] = radioType ?? 0
+        out[5] = UInt8(bitPattern: rsrq ?? 0)
+        let p = UInt16(bitPattern: rsrp ?? 0)
+        out[6] = UInt8(p >> 8)
+        out[7] = UInt8(p & 0xFF)
+        out[8] = UInt8(bitPattern: sinr ?? 0)
+        for (i, c) in (operatorCode ?? "").utf8.prefix(6).enumerated() { out[12 + i] = c }
+        return out
+    }
+
+    public init?(encoded v: some Collection<UInt8>) {
+        let b = Array(v)
+        guard b.count >= 20, b[0] == LinkTelemetry.version else { return nil }
+        if b[1] & 1 != 0 {
+            wifiRSSI = Int8(bitPattern: b[2])
+            wifiBand = b[3]
+        }
+        if b[1] & 2 != 0 {
+            radioType = b[4]
+            rsrq = Int8(bitPattern: b[5])
+            rsrp = Int16(bitPattern: UInt16(b[6]) << 8 | UInt16(b[7]))
+            sinr = Int8(bitPattern: b[8])
+            let code = b[12..<18].prefix { $0 != 0 }
+            operatorCode = code.isEmpty ? nil : String(decoding: code, as: UTF8.self)
+        }
+    }
+}
