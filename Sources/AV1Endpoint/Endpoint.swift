@@ -43,6 +43,8 @@ public struct EndpointConfiguration: Sendable {
     public var videoKbps = 800
     public var impairment = Impairment()
     public var signal: SignalProfile = .classroomWiFi
+    /// SRTP profiles offered (app) or accepted (robot), preferred first.
+    public var srtpProfiles: [SRTPProfile] = [.aeadAes128Gcm, .aes128CmHmacSha1_80]
     /// Seconds between Refresh requests carrying link telemetry (robot) or plain refreshes (app).
     public var refreshInterval = 5.0
 
@@ -94,6 +96,8 @@ public final class Endpoint {
     var videoSequence = UInt16.random(in: 0...UInt16.max)
     var audioFrame = 0
     var videoFrame = 0
+    var remoteAudioSSRC: UInt32 = 0
+    var remoteVideoSSRC: UInt32 = 0
     var audioIn = StreamStats(clockRate: 48_000)
     var videoIn = StreamStats(clockRate: 90_000)
     var delayed: [(due: Double, bytes: [UInt8])] = []
@@ -121,7 +125,8 @@ public final class Endpoint {
     static func now() -> Double { Date().timeIntervalSince1970 }
 
     func setUp() throws {
-        guard let dtls = DTLSSession(role: config.role == .app ? .client : .server), let opus = OpusCodec() else {
+        guard let dtls = DTLSSession(role: config.role == .app ? .client : .server, profiles: config.srtpProfiles), let opus = OpusCodec()
+        else {
             throw EndpointError("cannot create DTLS or Opus")
         }
         self.dtls = dtls
@@ -184,7 +189,7 @@ public final class Endpoint {
                     nextCanary = now + 1
                 }
                 if now >= nextRTCP {
-                    sendReceiverReport()
+                    sendRTCP()
                     nextRTCP = now + 1
                 }
             }
@@ -259,6 +264,7 @@ public final class Endpoint {
         guard let protected = srtp.protect(bytes) else { return report.srtpProtectFailures += 1 }
         report.audioFramesSent += 1
         report.rtpPacketsSent += 1
+        audioOctets += packet.count
         send([protected], media: true)
     }
 
@@ -278,6 +284,8 @@ public final class Endpoint {
                 continue
             }
             report.rtpPacketsSent += 1
+            videoPackets += 1
+            videoOctets += part.count
             send([protected], media: true)
         }
     }
@@ -294,21 +302,43 @@ public final class Endpoint {
         send([protected])
     }
 
-    /// An RTCP receiver report (RFC 3550 §6.4.2) for the streams received so far.
-    func sendReceiverReport() {
+    var audioOctets = 0
+    var videoOctets = 0
+    var videoPackets = 0
+
+    /// RTCP (RFC 3550 §6.4): a compound of a sender report per stream this end sends (NTP time,
+    /// RTP time, packet and octet counts), the first carrying report blocks for what it receives.
+    func sendRTCP() {
         guard let srtp = srtpOut else { return }
-        let blocks = [(audioSSRC ^ 1, audioIn), (videoSSRC ^ 1, videoIn)].filter { $0.1.packets > 0 }
-        var rr: [UInt8] = [0x80 | UInt8(blocks.count), 201, 0, UInt8(1 + 6 * blocks.count)]
-        rr += bytes32(audioSSRC)
-        for (_, s) in blocks {
-            rr += bytes32(0)  // the sender's SSRC is not tracked per stream here
-            let fraction = UInt32(min(255.0, s.lossPercent * 2.56))
-            rr += bytes32(fraction << 24 | UInt32(min(s.lost, 0x7F_FFFF)))
-            rr += bytes32(s.highestExtended)
-            rr += bytes32(UInt32(s.jitter))
-            rr += bytes32(0) + bytes32(0)
+        let now = Self.now()
+        let ntpSeconds = UInt32(truncatingIfNeeded: Int64(now) + 2_208_988_800)
+        let ntpFraction = UInt32(truncatingIfNeeded: Int64((now - now.rounded(.down)) * 4_294_967_296))
+        let blocks = [(remoteAudioSSRC, audioIn), (remoteVideoSSRC, videoIn)].filter { $0.1.packets > 0 }
+        func senderReport(_ ssrc: UInt32, frames: Int, samplesPerFrame: Double, packets: Int, octets: Int, withBlocks: Bool)
+            -> [UInt8]
+        {
+            let b = withBlocks ? blocks : []
+            var sr: [UInt8] = [0x80 | UInt8(b.count), 200, 0, UInt8(6 + 6 * b.count)]
+            sr += bytes32(ssrc) + bytes32(ntpSeconds) + bytes32(ntpFraction)
+            sr += bytes32(UInt32(truncatingIfNeeded: Int(Double(frames) * samplesPerFrame)))
+            sr += bytes32(UInt32(truncatingIfNeeded: packets)) + bytes32(UInt32(truncatingIfNeeded: octets))
+            for (remote, s) in b {
+                sr += bytes32(remote)
+                let fraction = UInt32(min(255.0, s.lossPercent * 2.56))
+                sr += bytes32(fraction << 24 | UInt32(min(s.lost, 0x7F_FFFF)))
+                sr += bytes32(s.highestExtended) + bytes32(UInt32(s.jitter)) + bytes32(0) + bytes32(0)
+            }
+            return sr
         }
-        guard let protected = srtp.protect(rr, rtcp: true) else { return }
+        var compound = senderReport(
+            audioSSRC, frames: audioFrame, samplesPerFrame: Double(OpusCodec.frameSamples), packets: report.audioFramesSent,
+            octets: audioOctets, withBlocks: true)
+        if config.role == .robot {
+            compound += senderReport(
+                videoSSRC, frames: videoFrame, samplesPerFrame: 90_000 / Double(config.fps), packets: videoPackets,
+                octets: videoOctets, withBlocks: false)
+        }
+        guard let protected = srtp.protect(compound, rtcp: true) else { return }
         report.rtcpSent += 1
         send([protected])
     }
@@ -395,10 +425,12 @@ public final class Endpoint {
         let delay = p.sendTimeMicros.map { (now * 1_000_000 - Double($0)) / 1000 }
         switch p.payloadType {
         case 111:
+            remoteAudioSSRC = p.ssrc
             audioIn.record(sequence: p.sequence, timestamp: p.timestamp, arrival: now, delayMillis: delay, size: datagram.count)
             audioIn.framesComplete += 1
             if opus.decode(p.payload) != nil { audioIn.framesDecoded += 1 } else { audioIn.decodeErrors += 1 }
         case 96:
+            remoteVideoSSRC = p.ssrc
             videoIn.record(sequence: p.sequence, timestamp: p.timestamp, arrival: now, delayMillis: delay, size: datagram.count)
             if let frame = depacketizer.push(p), let decoder = vp8Decoder {
                 videoIn.framesComplete += 1

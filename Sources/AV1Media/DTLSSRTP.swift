@@ -14,8 +14,11 @@ public final class DTLSSession {
     public private(set) var failed = false
     private var scratch = [UInt8](repeating: 0, count: 16 * 1024)
 
-    public init?(role: Role, mtu: Int = 1200) {
-        guard let ctx = av1_dtls_ctx_new(role == .server ? 1 : 0) else { return nil }
+    /// `profiles`: SRTP profiles to offer (client) or accept (server), preferred first.
+    public init?(role: Role, profiles: [SRTPProfile] = [.aeadAes128Gcm, .aes128CmHmacSha1_80], mtu: Int = 1200) {
+        guard let ctx = av1_dtls_ctx_new(role == .server ? 1 : 0, profiles.map(\.openSSLName).joined(separator: ":")) else {
+            return nil
+        }
         guard let ssl = av1_dtls_new(ctx, role == .server ? 1 : 0, Int32(mtu)) else {
             av1_dtls_ctx_free(ctx)
             return nil
@@ -104,6 +107,7 @@ public enum SRTPProfile: Int32, Sendable {
     case aeadAes128Gcm = 7
 
     public var name: String { self == .aeadAes128Gcm ? "AEAD_AES_128_GCM" : "AES_CM_128_HMAC_SHA1_80" }
+    var openSSLName: String { self == .aeadAes128Gcm ? "SRTP_AEAD_AES_128_GCM" : "SRTP_AES128_CM_SHA1_80" }
 }
 
 /// One direction of SRTP/SRTCP (libsrtp2).

@@ -134,7 +134,7 @@ static int fingerprint(X509 *cert, char *out, size_t cap) {
     return 0;
 }
 
-av1_dtls_ctx *av1_dtls_ctx_new(int server) {
+av1_dtls_ctx *av1_dtls_ctx_new(int server, const char *profiles) {
     SSL_CTX *ctx = SSL_CTX_new(server ? DTLS_server_method() : DTLS_client_method());
     if (!ctx) return NULL;
     SSL_CTX_set_min_proto_version(ctx, DTLS1_2_VERSION);
@@ -153,7 +153,7 @@ av1_dtls_ctx *av1_dtls_ctx_new(int server) {
     X509_free(cert);
     EVP_PKEY_free(key);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any);
-    if (SSL_CTX_set_tlsext_use_srtp(ctx, "SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80") != 0) {
+    if (SSL_CTX_set_tlsext_use_srtp(ctx, profiles) != 0) {
         SSL_CTX_free(ctx);
         return NULL;
     }

@@ -24,3 +24,9 @@ final class ReportBox: Sendable {
         return report.withLock { $0! }
     }
 }
+
+/// `av1sim load`: every pair's report.
+struct LoadReport: Encodable {
+    var pairs: [PairReport]
+    var ok: Int
+}

@@ -1,4 +1,5 @@
 import AV1Endpoint
+import AV1Media
 import Foundation
 import STUN
 import TURN
@@ -12,7 +13,7 @@ import TURN
 let usage = """
     av1sim — AV1 robot and app endpoints for tests, demos and load
 
-    Usage: av1sim pair|robot|app --relay ADDR:PORT [options]
+    Usage: av1sim pair|robot|app|load --relay ADDR:PORT [options]
 
       --relay ADDR:PORT        the TURN relay (required)
       --transport udp|tcp|tls  how the endpoints reach the relay (default udp)
@@ -24,6 +25,8 @@ let usage = """
       --delay MS, --jitter MS  send-side impairment: added delay and random extra delay
       --width N --height N --fps N --video-kbps N   the robot's VP8 video (default 640 480 15 800)
       --signal PROFILE         robot link telemetry: classroom-wifi, weak-wifi, lte, mixed
+      --srtp gcm|aes-cm        offer only AEAD_AES_128_GCM or AES_CM_128_HMAC_SHA1_80 (default both, GCM first)
+      --pairs N                load: how many robot/app pairs at once (default 10)
       --exchange DIR           robot/app: where the two processes swap addresses and fingerprints
       --min-delivered FRACTION frames that must decode each way for exit 0 (default 0.95; with
                                --loss, of the frames that arrived whole)
@@ -39,12 +42,12 @@ func fail(_ message: String) -> Never {
 }
 
 var arguments = Array(CommandLine.arguments.dropFirst())
-guard let command = arguments.first, ["pair", "robot", "app"].contains(command) else {
+guard let command = arguments.first, ["pair", "robot", "app", "load"].contains(command) else {
     if arguments.first == "--help" || arguments.first == "-h" {
         print(usage)
         exit(0)
     }
-    fail("expected pair, robot or app; see --help")
+    fail("expected pair, robot, app or load; see --help")
 }
 arguments.removeFirst()
 
@@ -62,7 +65,7 @@ while i < arguments.count {
 }
 let known: Set<String> = [
     "relay", "transport", "user", "secret", "device", "duration", "loss", "delay", "jitter", "width", "height", "fps",
-    "video-kbps", "signal", "exchange", "min-delivered", "json",
+    "video-kbps", "signal", "exchange", "min-delivered", "json", "srtp", "pairs",
 ]
 if let unknown = options.keys.first(where: { !known.contains($0) }) { fail("unknown option --\(unknown); see --help") }
 
@@ -87,27 +90,35 @@ let duration = number("duration", 10, 1...86_400)
 let impairment = Impairment(
     loss: number("loss", 0, 0...1), delayMillis: number("delay", 0, 0...10_000), jitterMillis: number("jitter", 0, 0...10_000))
 let minimum = number("min-delivered", 0.95, 0...1)
+let profiles: [SRTPProfile]
+switch options["srtp"] {
+case nil: profiles = [.aeadAes128Gcm, .aes128CmHmacSha1_80]
+case "gcm": profiles = [.aeadAes128Gcm]
+case "aes-cm": profiles = [.aes128CmHmacSha1_80]
+case let other?: fail("--srtp: '\(other)' is not gcm or aes-cm")
+}
 
 @MainActor
-func credentials(_ role: EndpointRole) -> (String, String) {
+func credentials(_ role: EndpointRole, device: String) -> (String, String) {
     if let user = options["user"] {
         guard let colon = user.firstIndex(of: ":") else { fail("--user: expected NAME:PASSWORD") }
         return (String(user[..<colon]), String(user[user.index(after: colon)...]))
     }
     guard let secret = options["secret"] else { fail("give --user NAME:PASSWORD or --secret SECRET") }
     let expiry = Int64(Date().timeIntervalSince1970) + Int64(duration) + 3600
-    let c = Authenticator.restCredential(secret: secret, expiry: expiry, identity: "\(role.rawValue):\(options["device"] ?? "demo-robot")")
+    let c = Authenticator.restCredential(secret: secret, expiry: expiry, identity: "\(role.rawValue):\(device)")
     return (c.username, c.password)
 }
 
 @MainActor
-func configuration(_ role: EndpointRole) -> EndpointConfiguration {
-    let (user, password) = credentials(role)
+func configuration(_ role: EndpointRole, device: String = options["device"] ?? "demo-robot") -> EndpointConfiguration {
+    let (user, password) = credentials(role, device: device)
     var c = EndpointConfiguration(role: role, relay: relay, username: user, password: password)
     c.transport = transport
     c.duration = duration
     c.impairment = impairment
     c.signal = signal
+    c.srtpProfiles = profiles
     c.width = Int(number("width", 640, 16...1920))
     c.height = Int(number("height", 480, 16...1080))
     c.fps = Int(number("fps", 15, 1...60))
@@ -142,25 +153,48 @@ func progress(until done: @escaping @Sendable () -> Bool) {
     }
 }
 
+/// Starts a robot and an app on threads of their own; `wait` returns the pair's report.
+@MainActor
+func startPair(device: String) -> () -> PairReport {
+    let exchange = MemoryExchange()
+    let robotConfiguration = configuration(.robot, device: device)
+    let appConfiguration = configuration(.app, device: device)
+    let boxes = (ReportBox(), ReportBox())
+    for (box, c) in [(boxes.0, robotConfiguration), (boxes.1, appConfiguration)] {
+        let thread = Thread { box.set(Endpoint(c, exchange: exchange).run()) }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+    let impaired = impairment.loss > 0
+    let min = minimum
+    return { PairReport(robot: boxes.0.wait(), app: boxes.1.wait(), minimumDelivered: min, impaired: impaired) }
+}
+
 switch command {
 case "pair":
-    let exchange = MemoryExchange()
     let finished = ManagedAtomicFlag()
     progress { finished.isSet }
-    let robotBox = ReportBox()
-    let robotConfiguration = configuration(.robot)
-    let robotThread = Thread {
-        robotBox.set(Endpoint(robotConfiguration, exchange: exchange).run())
-    }
-    robotThread.stackSize = 8 << 20
-    robotThread.start()
-    let appReport = Endpoint(configuration(.app), exchange: exchange).run()
-    let robotReport = robotBox.wait()
+    let pair = startPair(device: options["device"] ?? "demo-robot")()
     finished.set()
-    let pair = PairReport(robot: robotReport, app: appReport, minimumDelivered: minimum, impaired: impairment.loss > 0)
     print(pair.summary)
     emit(pair)
     exit(pair.ok ? 0 : 1)
+case "load":
+    let count = Int(number("pairs", 10, 1...500))
+    let finished = ManagedAtomicFlag()
+    progress { finished.isSet }
+    let base = options["device"] ?? "load-robot"
+    let waits = (0..<count).map { startPair(device: "\(base)-\($0)") }
+    let pairs = waits.map { $0() }
+    finished.set()
+    let ok = pairs.filter(\.ok).count
+    let video = pairs.map(\.videoDelivered).sorted()
+    let rtts = pairs.compactMap { $0.app.rttMillis.p50 }.sorted()
+    print(
+        "\(ok == count ? "OK" : "FAILED") load \(transport.rawValue): \(ok)/\(count) pairs ok, video decoded min \(Int((video.first ?? 0) * 100)) % "
+            + "median \(Int((video[video.count / 2]) * 100)) %, rtt p50 median \(rtts.isEmpty ? 0 : rtts[rtts.count / 2]) ms")
+    emit(LoadReport(pairs: pairs, ok: ok))
+    exit(ok == count ? 0 : 1)
 default:
     guard let directory = options["exchange"] else { fail("\(command): --exchange DIR is required") }
     let role: EndpointRole = command == "robot" ? .robot : .app

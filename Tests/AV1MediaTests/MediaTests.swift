@@ -58,8 +58,9 @@ struct MediaTests {
         #expect(lossy.push(RTPPacket(payloadType: 96, marker: true, sequence: 4, timestamp: 2, ssrc: 7, payload: [0x10, 1, 2])) == [1, 2])
     }
 
-    @Test func dtlsHandshakeExportsMatchingSRTPKeys() throws {
-        let client = try #require(DTLSSession(role: .client))
+    @Test(arguments: [SRTPProfile.aeadAes128Gcm, .aes128CmHmacSha1_80])
+    func dtlsHandshakeExportsMatchingSRTPKeys(profile: SRTPProfile) throws {
+        let client = try #require(DTLSSession(role: .client, profiles: [profile]))
         let server = try #require(DTLSSession(role: .server))
         var toServer = client.advance()
         var rounds = 0
@@ -76,7 +77,7 @@ struct MediaTests {
         #expect(client.localFingerprint.count == 95)  // 32 bytes as "AB:" groups
         let c = try #require(client.srtpKeys())
         let s = try #require(server.srtpKeys())
-        #expect(c.profile == .aeadAes128Gcm && s.profile == c.profile)
+        #expect(c.profile == profile && s.profile == c.profile)
         #expect(c.outbound == s.inbound && c.inbound == s.outbound && c.outbound != c.inbound)
 
         let send = try #require(SRTPSession(profile: c.profile, keySalt: c.outbound, outbound: true))

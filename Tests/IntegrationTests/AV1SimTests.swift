@@ -63,6 +63,7 @@ struct AV1SimTests {
         }
         #expect(r.videoDelivered >= 0.95 && r.robotAudioDelivered >= 0.95 && r.appAudioDelivered >= 0.95, "\(r.summary)")
         #expect(r.robot.telemetrySent >= 1)
+        #expect(r.robot.rtcpReceived >= 1 && r.app.rtcpReceived >= 1)
         #expect((r.app.rttMillis.p50 ?? 1000) < 100)
         #expect(text.hasPrefix("OK \(transport)"))
     }
@@ -99,6 +100,47 @@ struct AV1SimTests {
                 try? JSONDecoder().decode(EndpointReport.self, from: $0)
             })
         #expect((report.videoReceived?.framesDecoded ?? 0) >= 40)  // 45 sent in 3 s at 15 fps
+    }
+
+    @Test func aesCmProfileAndLoadOfSeveralPairs() throws {
+        let relay = try Relay()
+        let (status, report, text) = try Self.pair(relay, transport: "udp", extra: ["--srtp", "aes-cm"])
+        #expect(status == 0, "\(text)")
+        #expect(report?.app.srtpProfile == "AES_CM_128_HMAC_SHA1_80" && report?.robot.srtpProfile == "AES_CM_128_HMAC_SHA1_80")
+        let load = try Child(
+            Binaries.av1sim,
+            [
+                "load", "--pairs", "3", "--relay", "127.0.0.1:\(relay.udp)", "--secret", "sim-secret", "--duration", "3",
+                "--width", "160", "--height", "120", "--json", "\(relay.dir)/load.json",
+            ])
+        #expect(load.wait(seconds: 40) == 0, "\(load.text)")
+        #expect(load.text.hasPrefix("OK load udp: 3/3 pairs ok"), "\(load.text)")
+    }
+
+    @Test func sameCallThroughCoturn() throws {
+        let port = try freeUDPPort()
+        let dir = NSTemporaryDirectory() + "av1sim-coturn-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // coturn as our own process on loopback ports, stopped by its PID.
+        let coturn = try Child(
+            try Binaries.coturnTool("turnserver"),
+            [
+                "-n", "--listening-ip=127.0.0.1", "--listening-port=\(port)", "--relay-ip=127.0.0.1", "--min-port=45000",
+                "--max-port=45999", "--use-auth-secret", "--static-auth-secret=sim-secret", "--realm=coturn.test",
+                "--allow-loopback-peers", "--no-tls", "--no-dtls", "--no-cli", "--log-file=\(dir)/coturn.log",
+                "--pidfile=\(dir)/coturn.pid",
+            ])
+        defer { coturn.stop() }
+        usleep(800_000)
+        let p = try Child(
+            Binaries.av1sim,
+            [
+                "pair", "--relay", "127.0.0.1:\(port)", "--secret", "sim-secret", "--duration", "3", "--width", "320", "--height", "240",
+                "--json", "\(dir)/pair.json",
+            ])
+        #expect(p.wait(seconds: 40) == 0, "\(p.text)")
+        #expect(p.text.hasPrefix("OK udp"), "\(p.text)")
     }
 
     @Test func badArgumentsExitWith2() throws {

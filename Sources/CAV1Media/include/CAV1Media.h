@@ -24,8 +24,10 @@ int av1_vp8_decode(av1_vp8_decoder *d, const uint8_t *data, size_t len, int *wid
 // DTLS 1.2 with use_srtp (OpenSSL), over memory BIOs like the TLS functions in CAV1Shim.
 typedef struct ssl_ctx_st av1_dtls_ctx;
 typedef struct ssl_st av1_dtls;
-/// A context with a fresh self-signed ECDSA P-256 certificate; `server` picks the role.
-av1_dtls_ctx *av1_dtls_ctx_new(int server);
+/// A context with a fresh self-signed ECDSA P-256 certificate; `server` picks the role and
+/// `profiles` the SRTP profiles offered or accepted, in order of preference, in OpenSSL's
+/// notation ("SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80").
+av1_dtls_ctx *av1_dtls_ctx_new(int server, const char *profiles);
 void av1_dtls_ctx_free(av1_dtls_ctx *ctx);
 /// The certificate's SHA-256 fingerprint as "AB:CD:…" (SDP a=fingerprint form), NUL-terminated.
 int av1_dtls_ctx_fingerprint(av1_dtls_ctx *ctx, char *out, size_t cap);
