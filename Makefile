@@ -12,9 +12,18 @@ RUN_DIR      := run
 # A self-signed development certificate, made by `make run` when none is given.
 TLS_CERT     ?= $(RUN_DIR)/dev-cert.pem
 TLS_KEY      ?= $(RUN_DIR)/dev-key.pem
+# Pairing is on by default: robot:<id> and app:<id> credentials reach only each other.
+# `make run PAIRING=off` makes a general TURN server for any client (loopback peers allowed).
+PAIRING      ?= on
+DEV_SECRET   ?= dev-secret
+ifeq ($(PAIRING),on)
+RUN_AUTH     := --pairing on --user robot:demo:demo --user app:demo:demo --auth-secret $(DEV_SECRET)
+else
+RUN_AUTH     := --pairing off --user demo:demo --auth-secret $(DEV_SECRET) --allow-peer 127.0.0.0/8 --channel-range rfc5766
+endif
 RUN_ARGS     ?= --listen 127.0.0.1:$(RUN_PORT) --tcp-listen 127.0.0.1:$(RUN_PORT) \
                 --tls-listen 127.0.0.1:$(RUN_TLS_PORT) --tls-cert $(TLS_CERT) --tls-key $(TLS_KEY) \
-                --relay-address 127.0.0.1 --user demo:demo --allow-peer 127.0.0.0/8 --channel-range rfc5766 --log-level info
+                --relay-address 127.0.0.1 $(RUN_AUTH) --log-level info
 
 .PHONY: run test build build-debug deps deps-test bench bench-engine format lint clean
 
@@ -34,6 +43,7 @@ deps-test: deps
 
 build: deps
 	$(SWIFT) build -c release --product av1relay
+	$(SWIFT) build -c release --product av1sim
 
 build-debug: deps
 	$(SWIFT) build --build-tests
@@ -47,14 +57,21 @@ $(RUN_DIR)/dev-cert.pem:
 ## make run: build and start av1relay on loopback with a demo user (Ctrl-C stops it).
 run: build $(TLS_CERT)
 	@echo ""
-	@echo "av1relay: STUN/TURN on UDP and TCP 127.0.0.1:$(RUN_PORT) and TLS 127.0.0.1:$(RUN_TLS_PORT),"
-	@echo "user 'demo' password 'demo', loopback peers allowed."
-	@echo "Point a client at it, for example coturn's (Debian package coturn):"
+	@echo "av1relay: STUN/TURN on UDP and TCP 127.0.0.1:$(RUN_PORT) and TLS 127.0.0.1:$(RUN_TLS_PORT), pairing $(PAIRING)."
+ifeq ($(PAIRING),on)
+	@echo "Credentials: static robot:demo / app:demo (password demo), or TURN REST with secret '$(DEV_SECRET)'."
+	@echo "Try a call between a robot and its app, with real DTLS-SRTP, VP8 and Opus (in another terminal):"
+	@echo "  $$($(SWIFT) build -c release --show-bin-path)/av1sim pair --relay 127.0.0.1:$(RUN_PORT) --secret $(DEV_SECRET) --device demo"
+	@echo "  ... --transport tcp, or --relay 127.0.0.1:$(RUN_TLS_PORT) --transport tls"
+	@echo "A WebRTC app: iceServers: [{ urls: 'turn:127.0.0.1:$(RUN_PORT)', username: 'app:demo', credential: 'demo' }]"
+	@echo "For a general TURN server (any client, e.g. coturn's turnutils_uclient): make run PAIRING=off"
+else
+	@echo "User 'demo' password 'demo', loopback peers allowed. Point a client at it, for example coturn's:"
 	@echo "  turnutils_peer -L 127.0.0.1 -p 3480 &"
 	@echo "  turnutils_uclient -c -u demo -w demo -e 127.0.0.1 -r 3480 -p $(RUN_PORT) -n 100 127.0.0.1        # UDP"
 	@echo "  turnutils_uclient -t -c -u demo -w demo -e 127.0.0.1 -r 3480 -p $(RUN_PORT) -n 100 127.0.0.1     # TCP"
 	@echo "  turnutils_uclient -t -S -c -u demo -w demo -e 127.0.0.1 -r 3480 -p $(RUN_TLS_PORT) -n 100 127.0.0.1  # TLS (-S alone is DTLS)"
-	@echo "or a WebRTC app: iceServers: [{ urls: 'turn:127.0.0.1:$(RUN_PORT)', username: 'demo', credential: 'demo' }]"
+endif
 	@echo ""
 	exec $$($(SWIFT) build -c release --show-bin-path)/av1relay $(RUN_ARGS)
 

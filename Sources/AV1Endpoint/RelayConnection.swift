@@ -11,7 +11,7 @@ public enum RelayTransport: String, Sendable, CaseIterable {
 
 /// An endpoint's connection to the TURN relay: one STUN message or ChannelData in, one out.
 /// Blocking socket with `poll` timeouts: the endpoint's thread is its event loop.
-final class RelayConnection {
+public final class RelayConnection {
     let fd: Int32
     let transport: RelayTransport
     let server: TransportAddress
@@ -25,7 +25,7 @@ final class RelayConnection {
         var description: String
     }
 
-    init(to server: TransportAddress, transport: RelayTransport, timeoutSeconds: Double = 5) throws {
+    public init(to server: TransportAddress, transport: RelayTransport, timeoutSeconds: Double = 5) throws {
         self.server = server
         self.transport = transport
         let family = server.family == .ipv4 ? AF_INET : AF_INET6
@@ -48,7 +48,7 @@ final class RelayConnection {
         close(fd)
     }
 
-    var localAddress: TransportAddress? { SocketAddress.localAddress(fd) }
+    public var localAddress: TransportAddress? { SocketAddress.localAddress(fd) }
 
     private func handshake(timeoutSeconds: Double) throws {
         var err = [CChar](repeating: 0, count: 256)
@@ -91,7 +91,7 @@ final class RelayConnection {
     }
 
     /// Sends one message (a datagram on UDP; framed, padded as the engine expects, on streams).
-    func send(_ message: [UInt8]) throws {
+    public func send(_ message: [UInt8]) throws {
         switch transport {
         case .udp:
             _ = message.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
@@ -114,7 +114,7 @@ final class RelayConnection {
     }
 
     /// The next message from the relay, waiting at most `timeoutMillis`; nil on timeout.
-    func receive(timeoutMillis: Int32) throws -> [UInt8]? {
+    public func receive(timeoutMillis: Int32) throws -> [UInt8]? {
         if !frames.isEmpty { return frames.removeFirst() }
         let n = try readRaw(timeoutMillis: timeoutMillis)
         guard n > 0 else { return nil }

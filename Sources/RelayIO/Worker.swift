@@ -70,10 +70,13 @@ public final class Worker: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private var nextTick: Int64 = 0
 
-    public init(index: Int, configuration: TURNEngineConfiguration, pool: RelayPortPool, quota: AllocationQuota) {
+    public init(
+        index: Int, configuration: TURNEngineConfiguration, pool: RelayPortPool, quota: AllocationQuota,
+        pairing: PairingRegistry = PairingRegistry()
+    ) {
         self.index = index
         self.queue = DispatchQueue(label: "av1relay.worker.\(index)", qos: .userInteractive)
-        self.resources = WorkerResources(pool: pool, quota: quota)
+        self.resources = WorkerResources(pool: pool, quota: quota, pairing: pairing)
         self.engine = TURNEngine(configuration: configuration, resources: resources)
         epoll = av1_epoll_create()
         wake = av1_eventfd()
@@ -380,11 +383,13 @@ public struct WorkerSnapshot: Sendable {
 final class WorkerResources: RelayResources {
     let pool: RelayPortPool
     let quota: AllocationQuota
+    let pairing: PairingRegistry
     unowned(unsafe) var worker: Worker?
 
-    init(pool: RelayPortPool, quota: AllocationQuota) {
+    init(pool: RelayPortPool, quota: AllocationQuota, pairing: PairingRegistry) {
         self.pool = pool
         self.quota = quota
+        self.pairing = pairing
     }
 
     func openRelay(family: AddressFamily, evenPort: Bool, reserveNext: Bool) -> RelayOpenResult {
@@ -402,4 +407,7 @@ final class WorkerResources: RelayResources {
     func closeRelay(_ endpoint: RelayEndpoint) { worker?.unwatchRelay(endpoint) }
     func acquireAllocation(user: String) -> QuotaResult { quota.acquire(user: user) }
     func releaseAllocation(user: String) { quota.release(user: user) }
+    func registerPairing(_ entry: PairingEntry) { pairing.register(entry) }
+    func unregisterPairing(_ entry: PairingEntry) { pairing.unregister(entry) }
+    func partnerAddresses(device: String, role: Identity.Role) -> Set<TransportAddress> { pairing.addresses(device: device, role: role) }
 }

@@ -31,6 +31,8 @@ public struct RelayConfiguration: Sendable, Equatable {
     /// TURN REST shared secrets (several at once for rotation).
     public var authSecrets: [String] = []
     public var allowPeers: [CIDR] = []
+    /// Pairing enforcement (DESIGN §4): robot:<id> / app:<id> credentials reach only each other.
+    public var pairing = false
     /// 0 means unlimited.
     public var userQuota = 16
     public var totalQuota = 20_000
@@ -165,8 +167,12 @@ extension RelayConfiguration {
             c.maxPort = try number("max-port", v, 1...65535)
         },
         Option(key: "realm", value: "TEXT", help: "authentication realm (default av1relay)") { c, v throws(Invalid) in c.realm = v },
-        Option(key: "user", value: "NAME:PASSWORD", help: "a static long-term credential", repeatable: true) { c, v throws(Invalid) in
-            guard let colon = v.firstIndex(of: ":"), colon != v.startIndex, v.index(after: colon) != v.endIndex else {
+        Option(
+            key: "user", value: "NAME:PASSWORD", help: "a static credential; NAME may hold ':' (robot:ID), PASSWORD may not",
+            repeatable: true
+        ) {
+            c, v throws(Invalid) in
+            guard let colon = v.lastIndex(of: ":"), colon != v.startIndex, v.index(after: colon) != v.endIndex else {
                 throw Invalid(key: "user", reason: "expected NAME:PASSWORD")
             }
             c.users[String(v[..<colon])] = String(v[v.index(after: colon)...])
@@ -183,6 +189,14 @@ extension RelayConfiguration {
             c, v throws(Invalid) in
             guard let cidr = CIDR(v) else { throw Invalid(key: "allow-peer", reason: "'\(v)' is not a CIDR like 10.0.0.0/8") }
             c.allowPeers.append(cidr)
+        },
+        Option(
+            key: "pairing", value: "on|off",
+            help: "robot:<id>/app:<id> credentials may reach only their partner; others get 403 (default off)"
+        ) {
+            c, v throws(Invalid) in
+            guard v == "on" || v == "off" else { throw Invalid(key: "pairing", reason: "'\(v)' is not on or off") }
+            c.pairing = v == "on"
         },
         Option(key: "user-quota", value: "N", help: "allocations per user, 0 = unlimited (default 16)") { c, v throws(Invalid) in
             c.userQuota = try number("user-quota", v, 0...1_000_000)

@@ -80,6 +80,7 @@ public final class RelayServer: @unchecked Sendable {
         var engineConfiguration = TURNEngineConfiguration(realm: c.realm, authenticator: authenticator, peerPolicy: policy)
         engineConfiguration.defaultLifetime = c.defaultLifetime
         engineConfiguration.maxLifetime = c.maxLifetime
+        engineConfiguration.pairing = c.pairing
         engineConfiguration.channelRange = c.channelRange == "rfc5766" ? STUNDataPath.legacyChannelRange : STUNDataPath.channelRange
         engineConfiguration.software = "av1relay \(RelayVersion.current)"
         let pool = RelayPortPool(addresses: c.relayAddresses, range: c.minPort...c.maxPort)
@@ -93,7 +94,10 @@ public final class RelayServer: @unchecked Sendable {
         limits.maxConnections = c.maxConnections
         limits.maxConnectionsPerAddress = c.maxConnectionsPerAddress
         let counter = ConnectionCounter(limits: limits)
-        let workers = (0..<count).map { Worker(index: $0, configuration: engineConfiguration, pool: pool, quota: quota) }
+        let pairing = PairingRegistry()
+        let workers = (0..<count).map {
+            Worker(index: $0, configuration: engineConfiguration, pool: pool, quota: quota, pairing: pairing)
+        }
         self.workers = workers
         for (i, worker) in workers.enumerated() {
             let streams = tcp[i].map { ($0.0, $0.1, TransportProtocol.tcp) } + tlsSockets[i].map { ($0.0, $0.1, TransportProtocol.tls) }
@@ -129,6 +133,7 @@ public final class RelayServer: @unchecked Sendable {
                 "workers": "\(workers.count)",
                 "relay_ports": "\(configuration.minPort)-\(configuration.maxPort)",
                 "static_users": "\(configuration.users.count)", "rest_secrets": "\(configuration.authSecrets.count)",
+                "pairing": "\(configuration.pairing ? "enforced" : "off")",
             ])
         if configuration.users.isEmpty && configuration.authSecrets.isEmpty {
             logger.warning("no credentials configured (--user, --auth-secret): every Allocate will be refused with 401")

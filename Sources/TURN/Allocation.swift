@@ -9,6 +9,12 @@ public final class Allocation {
     public let username: String
     /// Long-term key the allocation was created with; later requests must use the same user (441).
     let key: [UInt8]
+    /// Its place in the pairing registry, when pairing is enforced.
+    let pairing: PairingEntry?
+    /// With pairing enforced: the exact partner addresses it was allowed to reach. Permissions are
+    /// per IP (RFC 8656 §9), and on one relay every relayed address shares the IP, so the data path
+    /// also checks the port against this set.
+    var pairedPeers: Set<TransportAddress> = []
     /// One relayed endpoint per address family (dual allocation holds two).
     public internal(set) var relays: [RelayEndpoint]
     public internal(set) var expiry: Int64
@@ -32,8 +38,9 @@ public final class Allocation {
 
     init(
         fiveTuple: FiveTuple, clientSocket: SocketID, username: String, key: [UInt8], relays: [RelayEndpoint],
-        expiry: Int64, created: Int64, allocateTransaction: TransactionID
+        expiry: Int64, created: Int64, allocateTransaction: TransactionID, pairing: PairingEntry? = nil
     ) {
+        self.pairing = pairing
         self.fiveTuple = fiveTuple
         self.clientSocket = clientSocket
         self.username = username
@@ -49,6 +56,12 @@ public final class Allocation {
     func relay(for family: AddressFamily) -> RelayEndpoint? {
         for r in relays where r.address.family == family { return r }
         return nil
+    }
+
+    /// Whether data may pass to or from `peer`: a live permission and, under pairing, a partner.
+    @inline(__always)
+    func mayExchange(with peer: TransportAddress, now: Int64) -> Bool {
+        hasPermission(peer.ip, now: now) && (pairing == nil || pairedPeers.contains(peer))
     }
 
     @inline(__always)

@@ -54,6 +54,8 @@ public struct PeerPolicy: Sendable {
     public enum Denial: String, Sendable, CaseIterable {
         case loopback, unspecified, privateUse, sharedAddressSpace, linkLocal, uniqueLocal, multicast, broadcast, reserved
         case relayAddress, listenerAddress
+        /// Pairing enforced and the peer is not the partner's relayed or client address.
+        case notPartner
     }
 
     /// Ranges that are allowed even though they would be denied (labs, tests).

@@ -93,4 +93,9 @@ public protocol RelayResources: AnyObject {
     func closeRelay(_ endpoint: RelayEndpoint)
     func acquireAllocation(user: String) -> QuotaResult
     func releaseAllocation(user: String)
+    /// Pairing (DESIGN §4): allocations announce themselves under their device and role, and look
+    /// up their partner's addresses; the registry is shared by every worker.
+    func registerPairing(_ entry: PairingEntry)
+    func unregisterPairing(_ entry: PairingEntry)
+    func partnerAddresses(device: String, role: Identity.Role) -> Set<TransportAddress>
 }

@@ -86,6 +86,10 @@ extension TURNEngine {
             throw Rejection(400, "ADDITIONAL-ADDRESS-FAMILY must be IPv6")
         }
         if evenPort.present && additionalFamily != nil { throw Rejection(400, "EVEN-PORT excludes dual allocation") }
+        let identity = Identity(username: credential.username)
+        if configuration.pairing && !identity.isPaired {
+            throw Rejection(403, "Forbidden: pairing needs a robot:<id> or app:<id> credential")
+        }
         var family = AddressFamily.ipv4
         if let requestedFamily {
             guard let f = AddressFamily(rawValue: requestedFamily) else { throw Rejection(440, "Address Family not Supported") }
@@ -128,10 +132,15 @@ extension TURNEngine {
             }
         }
 
+        var pairing: PairingEntry?
+        if configuration.pairing, let role = identity.role, let device = identity.device {
+            pairing = PairingEntry(device: device, role: role, addresses: relays.map(\.address) + [reply.tuple.client])
+        }
         let allocation = Allocation(
             fiveTuple: reply.tuple, clientSocket: reply.socket, username: credential.username, key: credential.key,
             relays: relays, expiry: now.millis + lifetime * 1000, created: now.millis,
-            allocateTransaction: m.transactionID)
+            allocateTransaction: m.transactionID, pairing: pairing)
+        if let pairing { resources.registerPairing(pairing) }
         allocations[reply.tuple] = allocation
         for r in relays { byRelaySocket[r.socket] = allocation }
 
@@ -186,7 +195,10 @@ extension TURNEngine {
         guard !peers.isEmpty else { throw Rejection(400, "XOR-PEER-ADDRESS missing") }
         // All or nothing: every peer is checked before any permission is installed.
         for peer in peers { try checkPeer(peer, for: allocation, out: out) }
-        for peer in peers { allocation.permissions[peer.ip] = now.millis + configuration.permissionLifetime * 1000 }
+        for peer in peers {
+            allocation.permissions[peer.ip] = now.millis + configuration.permissionLifetime * 1000
+            if allocation.pairing != nil { allocation.pairedPeers.insert(peer) }
+        }
         reply.send(reply.success(), key: credential.key, out: out)
     }
 
@@ -207,14 +219,26 @@ extension TURNEngine {
         }
         allocation.channelsByNumber[number] = .init(peer: peer, expiry: now.millis + configuration.channelLifetime * 1000)
         allocation.channelsByPeer[peer] = number
+        if allocation.pairing != nil { allocation.pairedPeers.insert(peer) }
         let permissionExpiry = now.millis + configuration.permissionLifetime * 1000
         allocation.permissions[peer.ip] = max(allocation.permissions[peer.ip] ?? 0, permissionExpiry)
         reply.send(reply.success(), key: credential.key, out: out)
     }
 
     /// The family must match a relayed address (443) and the peer policy must allow it (403).
+    /// Under pairing the only peers are the partner's relayed and client addresses, whatever the
+    /// default policy would say of them (the partner's relayed address is the relay's own).
     func checkPeer(_ peer: TransportAddress, for allocation: Allocation, out: Outbox) throws {
         guard allocation.relay(for: peer.family) != nil else { throw Rejection(443, "Peer Address Family Mismatch") }
+        if let pairing = allocation.pairing {
+            guard !configuration.peerPolicy.listenerAddresses.contains(peer),
+                resources.partnerAddresses(device: pairing.device, role: pairing.role.partner).contains(peer)
+            else {
+                out.events.append(.peerDenied(.notPartner))
+                throw Rejection(403, "Forbidden: not this device's partner")
+            }
+            return
+        }
         if let denial = configuration.peerPolicy.denial(for: peer) {
             out.events.append(.peerDenied(denial))
             throw Rejection(403, "Forbidden")

@@ -72,7 +72,7 @@ public struct TURNEngine<Resources: RelayResources> {
         _ bytes: UnsafeRawBufferPointer, from peer: TransportAddress, relaySocket: SocketID, now: TURNTime, out: Outbox
     ) {
         stats.packetsFromPeers += 1
-        guard let allocation = byRelaySocket[relaySocket], allocation.hasPermission(peer.ip, now: now.millis) else {
+        guard let allocation = byRelaySocket[relaySocket], allocation.mayExchange(with: peer, now: now.millis) else {
             return drop(malformed: false)
         }
         let client = allocation.fiveTuple
@@ -102,7 +102,7 @@ public struct TURNEngine<Resources: RelayResources> {
     mutating func relayChannelData(_ bytes: UnsafeRawBufferPointer, tuple: FiveTuple, now: TURNTime, out: Outbox) {
         guard let (number, length) = STUNDataPath.channelDataHeader(bytes), length <= bytes.count - 4,
             let allocation = allocations[tuple], let channel = allocation.channelsByNumber[number],
-            channel.expiry > now.millis, allocation.hasPermission(channel.peer.ip, now: now.millis),
+            channel.expiry > now.millis, allocation.mayExchange(with: channel.peer, now: now.millis),
             let relay = allocation.relay(for: channel.peer.family)
         else { return drop(malformed: false) }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[4..<(4 + length)])
@@ -115,7 +115,7 @@ public struct TURNEngine<Resources: RelayResources> {
         _ message: UnsafeRawBufferPointer, header: STUNHeader, tuple: FiveTuple, now: TURNTime, out: Outbox
     ) {
         guard let allocation = allocations[tuple], let send = STUNDataPath.sendIndication(message, header: header),
-            allocation.hasPermission(send.peer.ip, now: now.millis), let relay = allocation.relay(for: send.peer.family)
+            allocation.mayExchange(with: send.peer, now: now.millis), let relay = allocation.relay(for: send.peer.family)
         else { return drop(malformed: false) }
         sendToPeer(UnsafeRawBufferPointer(rebasing: message[send.data]), from: relay, to: send.peer, out: out)
     }
@@ -168,6 +168,7 @@ public struct TURNEngine<Resources: RelayResources> {
             resources.closeRelay(relay)
         }
         resources.releaseAllocation(user: allocation.username)
+        if let entry = allocation.pairing { resources.unregisterPairing(entry) }
         out.events.append(.allocationDeleted(reason: reason, lifetimeSeconds: (now.millis - allocation.created) / 1000))
     }
 }

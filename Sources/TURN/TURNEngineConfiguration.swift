@@ -15,6 +15,9 @@ public struct TURNEngineConfiguration: Sendable {
     /// Channel numbers a client may bind: RFC 8656 §12 allows 0x4000–0x4FFF; RFC 5766 allowed up
     /// to 0x7FFF, and older clients (coturn's turnutils among them) still pick from there.
     public var channelRange: ClosedRange<UInt16> = STUNDataPath.channelRange
+    /// Pairing enforcement (DESIGN §4): allocations need a `robot:<id>` or `app:<id>` identity and
+    /// may reach only their partner's relayed or client address; everything else is 403.
+    public var pairing = false
     public var authenticator: Authenticator
     public var peerPolicy: PeerPolicy
 

@@ -37,12 +37,14 @@ struct ConfigurationTests {
 
     @Test func flagsInBothSpellingsAndRepeats() throws {
         let c = try run([
-            "--listen", "127.0.0.1:5000", "--listen=[::1]:5000", "--user", "a:b:c", "--user=d:e", "--auth-secret", "s1",
+            "--listen", "127.0.0.1:5000", "--listen=[::1]:5000", "--user", "robot:7:c", "--user=d:e", "--pairing", "on", "--auth-secret",
+            "s1",
             "--auth-secret", "s2", "--allow-peer", "10.0.0.0/8", "--relay-address", "::1", "--relay-address", "127.0.0.2",
             "--min-port", "50000", "--max-port", "50100", "--workers", "3", "--realm", "school",
         ])
         #expect(c.listen == [TransportAddress("127.0.0.1:5000")!, TransportAddress("[::1]:5000")!])
-        #expect(c.users == ["a": "b:c", "d": "e"])
+        #expect(c.users == ["robot:7": "c", "d": "e"])
+        #expect(c.pairing)
         #expect(c.authSecrets == ["s1", "s2"])
         #expect(c.allowPeers == [CIDR("10.0.0.0/8")!])
         #expect(c.relayAddresses == [IPAddress("::1")!, IPAddress("127.0.0.2")!])
@@ -70,7 +72,8 @@ struct ConfigurationTests {
         (["--min-port", "2000", "--max-port", "1500"], "min-port"), (["--min-port", "80"], "min-port"),
         (["--default-lifetime", "4000", "--max-lifetime", "3600"], "default-lifetime"), (["--workers"], "workers"),
         (["--relay-address", "127.0.0.2", "--relay-address", "127.0.0.3"], "relay-address"), (["positional"], "positional"),
-        (["--channel-range", "rfc1"], "channel-range"), (["--log-level", "chatty"], "log-level"),
+        (["--channel-range", "rfc1"], "channel-range"), (["--log-level", "chatty"], "log-level"), (["--pairing", "yes"], "pairing"),
+        (["--user", "robot:"], "user"),
     ])
     func badInputNamesTheKey(args: [String], key: String) {
         let e = failure(args)

@@ -67,6 +67,15 @@ public final class FakeRelayResources: RelayResources {
         return .granted
     }
 
+    public private(set) var pairing: [PairingEntry] = []
+    public func registerPairing(_ entry: PairingEntry) { pairing.append(entry) }
+    public func unregisterPairing(_ entry: PairingEntry) {
+        if let i = pairing.firstIndex(of: entry) { pairing.remove(at: i) }
+    }
+    public func partnerAddresses(device: String, role: Identity.Role) -> Set<TransportAddress> {
+        Set(pairing.filter { $0.device == device && $0.role == role }.flatMap(\.addresses))
+    }
+
     public func releaseAllocation(user: String) {
         perUser[user, default: 0] -= 1
         if perUser[user] == 0 { perUser[user] = nil }

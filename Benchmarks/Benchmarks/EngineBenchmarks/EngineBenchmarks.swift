@@ -14,6 +14,9 @@ final class NoSockets: RelayResources {
     func closeRelay(_ endpoint: RelayEndpoint) {}
     func acquireAllocation(user: String) -> QuotaResult { .granted }
     func releaseAllocation(user: String) {}
+    func registerPairing(_ entry: PairingEntry) {}
+    func unregisterPairing(_ entry: PairingEntry) {}
+    func partnerAddresses(device: String, role: Identity.Role) -> Set<TransportAddress> { [] }
 }
 
 /// An engine with one allocation, a permission and channel 0x4000 bound to `peer`.
