@@ -23,7 +23,7 @@ RUN_AUTH     := --pairing off --user demo:demo --auth-secret $(DEV_SECRET) --all
 endif
 RUN_ARGS     ?= --listen 127.0.0.1:$(RUN_PORT) --tcp-listen 127.0.0.1:$(RUN_PORT) \
                 --tls-listen 127.0.0.1:$(RUN_TLS_PORT) --tls-cert $(TLS_CERT) --tls-key $(TLS_KEY) \
-                --relay-address 127.0.0.1 $(RUN_AUTH) --log-level info
+                --relay-address 127.0.0.1 $(RUN_AUTH) --session-log $(RUN_DIR)/sessions.jsonl --log-level info
 
 .PHONY: run test build build-debug deps deps-test bench bench-engine format lint clean
 
@@ -50,6 +50,7 @@ build-debug: deps
 
 $(RUN_DIR)/dev-cert.pem:
 	@mkdir -p $(RUN_DIR)
+	@chmod 700 $(RUN_DIR)
 	@openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=localhost \
 	  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout $(RUN_DIR)/dev-key.pem -out $(RUN_DIR)/dev-cert.pem 2>/dev/null
 	@echo "make run: no TLS certificate given (TLS_CERT=..., TLS_KEY=...): generated a self-signed development one in $(RUN_DIR)/"
@@ -64,6 +65,7 @@ ifeq ($(PAIRING),on)
 	@echo "  $$($(SWIFT) build -c release --show-bin-path)/av1sim pair --relay 127.0.0.1:$(RUN_PORT) --secret $(DEV_SECRET) --device demo"
 	@echo "  ... --transport tcp, or --relay 127.0.0.1:$(RUN_TLS_PORT) --transport tls"
 	@echo "A WebRTC app: iceServers: [{ urls: 'turn:127.0.0.1:$(RUN_PORT)', username: 'app:demo', credential: 'demo' }]"
+	@echo "Session records (duration, loss, jitter, RTT, MOS, signal) go to $(RUN_DIR)/sessions.jsonl."
 	@echo "For a general TURN server (any client, e.g. coturn's turnutils_uclient): make run PAIRING=off"
 else
 	@echo "User 'demo' password 'demo', loopback peers allowed. Point a client at it, for example coturn's:"
@@ -73,6 +75,7 @@ else
 	@echo "  turnutils_uclient -t -S -c -u demo -w demo -e 127.0.0.1 -r 3480 -p $(RUN_TLS_PORT) -n 100 127.0.0.1  # TLS (-S alone is DTLS)"
 endif
 	@echo ""
+	@mkdir -p $(RUN_DIR)
 	exec $$($(SWIFT) build -c release --show-bin-path)/av1relay $(RUN_ARGS)
 
 ## make test: the whole suite (codec, engine, in-process relay, coturn interop, executable).

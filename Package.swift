@@ -38,22 +38,26 @@ let package = Package(
         .target(name: "STUN", dependencies: ["CAV1Shim"], swiftSettings: strict),
         .target(name: "TURN", dependencies: ["STUN"], swiftSettings: strict),
         .target(name: "RelayIO", dependencies: ["TURN", "CAV1Shim"], swiftSettings: strict),
+        // Sessions: leg reports → sessions → records → sinks (off the packet path).
+        .target(name: "Sessions", dependencies: ["TURN", "STUN"], swiftSettings: strict),
         .target(
             name: "RelayServer",
-            dependencies: ["RelayIO", "TURN", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["RelayIO", "TURN", "Sessions", "CAV1Shim", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        .executableTarget(name: "av1relay", dependencies: ["RelayServer", "RelayIO"], swiftSettings: strict),
+        .executableTarget(name: "av1relay", dependencies: ["RelayServer", "RelayIO", "Sessions"], swiftSettings: strict),
         // Shared test helpers: a scripted TURN client, fake relay resources, fixtures.
         .target(name: "TestSupport", dependencies: ["STUN", "TURN"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "STUNTests", dependencies: ["STUN"], swiftSettings: strict),
         .testTarget(name: "TURNTests", dependencies: ["TURN", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RelayServerTests", dependencies: ["RelayServer", "RelayIO"], swiftSettings: strict),
         .testTarget(name: "AV1MediaTests", dependencies: ["AV1Media"], swiftSettings: strict),
+        .testTarget(name: "SessionsTests", dependencies: ["Sessions", "TURN", "STUN"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "RelayServer", "RelayIO", "STUN", "TestSupport", "AV1Endpoint", .product(name: "Logging", package: "swift-log"),
+                "RelayServer", "RelayIO", "STUN", "TestSupport", "AV1Endpoint", "Sessions",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

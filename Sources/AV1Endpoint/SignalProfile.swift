@@ -1,3 +1,5 @@
+import STUN
+
 /// How the robot's link looks over time: the telemetry it reports in its Refresh requests.
 public enum SignalProfile: String, Sendable, CaseIterable {
     /// Classroom Wi-Fi on 5 GHz, RSSI wandering between -62 and -48 dBm.

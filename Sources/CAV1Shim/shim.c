@@ -324,3 +324,9 @@ size_t av1_tls_pending(av1_tls *tls) { return BIO_ctrl_pending(SSL_get_wbio(tls)
 int av1_tls_take(av1_tls *tls, void *buf, size_t len) { return BIO_read(SSL_get_wbio(tls), buf, (int)len); }
 
 const char *av1_tls_version(av1_tls *tls) { return SSL_get_version(tls); }
+
+int64_t av1_monotonic_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}

@@ -64,6 +64,9 @@ public final class Worker: @unchecked Sendable {
 
     /// Called on the worker's thread with each round's events (logging, metrics).
     var onEvents: @Sendable ([TURNEvent]) -> Void = { _ in }
+    /// Called on the worker's thread with paired allocations' reports: every second, and the final
+    /// one when an allocation ends (session analytics).
+    var onLegs: @Sendable ([LegReport]) -> Void = { _ in }
     private let mailbox = Mutex<[@Sendable () -> Void]>([])
     private var stopping = false
     private var running = false
@@ -116,9 +119,10 @@ public final class Worker: @unchecked Sendable {
     public func start(
         udp: [(Int32, TransportAddress)], streams: [(Int32, TransportAddress, TransportProtocol)] = [],
         limits: StreamLimits = StreamLimits(), counter: ConnectionCounter? = nil, tls: TLSContext? = nil,
-        onEvents: @escaping @Sendable ([TURNEvent]) -> Void
+        onLegs: @escaping @Sendable ([LegReport]) -> Void = { _ in }, onEvents: @escaping @Sendable ([TURNEvent]) -> Void
     ) {
         self.onEvents = onEvents
+        self.onLegs = onLegs
         streamLimits = limits
         connectionCounter = counter ?? ConnectionCounter(limits: limits)
         tlsContext = tls
@@ -176,7 +180,8 @@ public final class Worker: @unchecked Sendable {
     }
 
     static func now() -> TURNTime {
-        TURNTime(millis: av1_monotonic_ms(), unixSeconds: Int64(time(nil)))
+        let micros = av1_monotonic_us()
+        return TURNTime(millis: micros / 1000, unixSeconds: Int64(time(nil)), micros: micros)
     }
 
     // MARK: The loop
@@ -295,7 +300,7 @@ public final class Worker: @unchecked Sendable {
     /// (stream connections get their frames written in order), then zeroes the outbox.
     func flush() {
         let datagrams = outbox.datagrams
-        if datagrams.isEmpty && outbox.events.isEmpty { return }
+        if datagrams.isEmpty && outbox.events.isEmpty && outbox.legs.isEmpty { return }
         let base = outbox.storage.baseAddress!
         var i = 0
         while i < datagrams.count {
@@ -320,6 +325,7 @@ public final class Worker: @unchecked Sendable {
             _ = av1_send_batch(socket, sendSlots, Int32(k))
         }
         if !outbox.events.isEmpty { onEvents(outbox.events) }
+        if !outbox.legs.isEmpty { onLegs(outbox.legs) }
         outbox.scrub(upTo: outbox.used)
         outbox.removeAll()
     }
@@ -329,6 +335,8 @@ public final class Worker: @unchecked Sendable {
         engine.expire(now: now, out: outbox)
         resources.pool.expireReservations(nowMillis: now.millis)
         expireConnections(now: now.millis)
+        let legs = engine.legReports()
+        if !legs.isEmpty { onLegs(legs) }
         flush()
     }
 

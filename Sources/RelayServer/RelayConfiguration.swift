@@ -33,6 +33,13 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var allowPeers: [CIDR] = []
     /// Pairing enforcement (DESIGN §4): robot:<id> / app:<id> credentials reach only each other.
     public var pairing = false
+    /// Session records (DESIGN §5): a JSON Lines file (nil: none) and/or standard output.
+    public var sessionLog: String? = "sessions.jsonl"
+    public var sessionStdout = false
+    public var sessionInterim = 30
+    public var sessionIdle = 30
+    public var sessionLogMaxBytes = 64 << 20
+    public var sessionLogKeep = 5
     /// 0 means unlimited.
     public var userQuota = 16
     public var totalQuota = 20_000
@@ -197,6 +204,33 @@ extension RelayConfiguration {
             c, v throws(Invalid) in
             guard v == "on" || v == "off" else { throw Invalid(key: "pairing", reason: "'\(v)' is not on or off") }
             c.pairing = v == "on"
+        },
+        Option(
+            key: "session-log", value: "FILE",
+            help: "JSON Lines file for session records, fsync'd per record; 'none' for no file (default sessions.jsonl)"
+        ) {
+            c, v throws(Invalid) in
+            guard !v.isEmpty else { throw Invalid(key: "session-log", reason: "give a file or none") }
+            c.sessionLog = v == "none" ? nil : v
+        },
+        Option(key: "session-stdout", value: "on|off", help: "also write session records to standard output (default off)") {
+            c, v throws(Invalid) in
+            guard v == "on" || v == "off" else { throw Invalid(key: "session-stdout", reason: "'\(v)' is not on or off") }
+            c.sessionStdout = v == "on"
+        },
+        Option(key: "session-interim", value: "SECONDS", help: "seconds between interim records of a live session (default 30)") {
+            c, v throws(Invalid) in c.sessionInterim = try number("session-interim", v, 1...86_400)
+        },
+        Option(
+            key: "session-idle", value: "SECONDS", help: "a session ends after this long without traffic or without one side (default 30)"
+        ) {
+            c, v throws(Invalid) in c.sessionIdle = try number("session-idle", v, 1...86_400)
+        },
+        Option(key: "session-log-max-bytes", value: "BYTES", help: "rotate the session log past this size (default 67108864)") {
+            c, v throws(Invalid) in c.sessionLogMaxBytes = try number("session-log-max-bytes", v, 4096...1 << 40)
+        },
+        Option(key: "session-log-keep", value: "N", help: "rotated session logs kept (default 5)") { c, v throws(Invalid) in
+            c.sessionLogKeep = try number("session-log-keep", v, 1...1000)
         },
         Option(key: "user-quota", value: "N", help: "allocations per user, 0 = unlimited (default 16)") { c, v throws(Invalid) in
             c.userQuota = try number("user-quota", v, 0...1_000_000)

@@ -1,8 +1,10 @@
+import CAV1Shim
 import Dispatch
 import Foundation
 import Logging
 import RelayIO
 import STUN
+import Sessions
 import TURN
 
 /// The relay put together: configuration → engines, workers, sockets; events → logs.
@@ -16,6 +18,11 @@ public final class RelayServer: @unchecked Sendable {
     let logger: Logger
     private let lock = NSLock()
     private var statsTimer: DispatchSourceTimer?
+    private var sessionTimer: DispatchSourceTimer?
+    /// Sessions of paired devices, and where their records go.
+    public let sessions: SessionRegistry
+    let sinks: [any SessionSink]
+    let sessionQueue = DispatchQueue(label: "av1relay.sessions")
 
     /// The TLS context, when TLS is configured; reloaded by `reloadTLS()`.
     public let tls: TLSContext?
@@ -32,11 +39,27 @@ public final class RelayServer: @unchecked Sendable {
         return context
     }
 
+    /// The sinks the configuration asks for; throws when the session log cannot be opened.
+    public static func openSinks(_ c: RelayConfiguration) throws -> [any SessionSink] {
+        var sinks: [any SessionSink] = []
+        if let path = c.sessionLog { sinks.append(try JSONLinesSink(path: path, maxBytes: c.sessionLogMaxBytes, keep: c.sessionLogKeep)) }
+        if c.sessionStdout { sinks.append(StandardOutputSink()) }
+        return sinks
+    }
+
     /// Builds the engines and binds every listener; throws if a socket cannot be opened.
-    public init(configuration c: RelayConfiguration, tls: TLSContext? = nil, logger: Logger) throws(SocketError) {
+    public init(configuration c: RelayConfiguration, tls: TLSContext? = nil, sinks: [any SessionSink] = [], logger: Logger)
+        throws(SocketError)
+    {
         self.configuration = c
         self.logger = logger
         self.tls = tls
+        self.sinks = sinks
+        var sessionSettings = SessionRegistry.Settings()
+        sessionSettings.interimInterval = Double(c.sessionInterim)
+        sessionSettings.idleTimeout = Double(c.sessionIdle)
+        let registry = SessionRegistry(settings: sessionSettings)
+        self.sessions = registry
         let count = c.workers > 0 ? c.workers : max(1, ProcessInfo.processInfo.activeProcessorCount)
         var opened: [Int32] = []
         /// Every worker binds each address with SO_REUSEPORT; port 0 is resolved by the first
@@ -101,8 +124,8 @@ public final class RelayServer: @unchecked Sendable {
         self.workers = workers
         for (i, worker) in workers.enumerated() {
             let streams = tcp[i].map { ($0.0, $0.1, TransportProtocol.tcp) } + tlsSockets[i].map { ($0.0, $0.1, TransportProtocol.tls) }
-            worker.start(udp: udp[i], streams: streams, limits: limits, counter: counter, tls: tls) { [logger] events in
-                RelayServer.log(events, logger)
+            worker.start(udp: udp[i], streams: streams, limits: limits, counter: counter, tls: tls, onLegs: { registry.update($0) }) {
+                [logger] events in RelayServer.log(events, logger)
             }
         }
     }
@@ -135,6 +158,11 @@ public final class RelayServer: @unchecked Sendable {
                 "static_users": "\(configuration.users.count)", "rest_secrets": "\(configuration.authSecrets.count)",
                 "pairing": "\(configuration.pairing ? "enforced" : "off")",
             ])
+        let sessionTimer = DispatchSource.makeTimerSource(queue: sessionQueue)
+        sessionTimer.schedule(deadline: .now() + .seconds(1), repeating: .seconds(1))
+        sessionTimer.setEventHandler { [self] in writeRecords(shutdown: false) }
+        sessionTimer.resume()
+        lock.withLock { self.sessionTimer = sessionTimer }
         if configuration.users.isEmpty && configuration.authSecrets.isEmpty {
             logger.warning("no credentials configured (--user, --auth-secret): every Allocate will be refused with 401")
         }
@@ -173,10 +201,26 @@ public final class RelayServer: @unchecked Sendable {
             ])
     }
 
-    /// Frees every allocation, closes every socket; blocks until the workers are done.
+    /// Turns sessions into records and writes them to every sink (on the sessions queue).
+    func writeRecords(shutdown: Bool) {
+        let records = sessions.tick(now: av1_monotonic_us(), unix: Date().timeIntervalSince1970, shutdown: shutdown)
+        for record in records {
+            for sink in sinks {
+                do { try sink.write(record) } catch { logger.error("session record not written: \(error)") }
+            }
+            logger.info("session record", metadata: ["type": "\(record.type)", "grade": "\(record.quality.grade)"])
+        }
+    }
+
+    /// Frees every allocation, closes every socket; blocks until the workers are done, then writes
+    /// the final records of the sessions still open.
     public func stop() {
-        lock.withLock { statsTimer?.cancel() }
+        lock.withLock {
+            statsTimer?.cancel()
+            sessionTimer?.cancel()
+        }
         for w in workers { w.stop() }
+        sessionQueue.sync { writeRecords(shutdown: true) }
         pool.closeReservations()
         logStats()
         logger.info("av1relay stopped")

@@ -15,6 +15,12 @@ public final class Allocation {
     /// per IP (RFC 8656 §9), and on one relay every relayed address shares the IP, so the data path
     /// also checks the port against this set.
     var pairedPeers: Set<TransportAddress> = []
+    /// Session analytics of what the client relays, for paired allocations only.
+    var analyzer: TrafficAnalyzer?
+    /// Link telemetry the robot reported in its Refresh requests.
+    var signal = SignalSummary()
+    let legID = UInt64.random(in: 1...UInt64.max)
+    var createdUnix: Int64 = 0
     /// One relayed endpoint per address family (dual allocation holds two).
     public internal(set) var relays: [RelayEndpoint]
     public internal(set) var expiry: Int64
@@ -41,6 +47,7 @@ public final class Allocation {
         expiry: Int64, created: Int64, allocateTransaction: TransactionID, pairing: PairingEntry? = nil
     ) {
         self.pairing = pairing
+        if pairing != nil { analyzer = TrafficAnalyzer() }
         self.fiveTuple = fiveTuple
         self.clientSocket = clientSocket
         self.username = username

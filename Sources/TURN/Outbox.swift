@@ -17,6 +17,8 @@ public final class Outbox {
     public private(set) var used = 0
     public private(set) var datagrams: [Datagram] = []
     public var events: [TURNEvent] = []
+    /// Final reports of paired allocations that ended (session analytics).
+    public var legs: [LegReport] = []
     /// Datagrams dropped because the arena was full (the I/O layer flushes before that happens).
     public private(set) var overflows = 0
 
@@ -77,6 +79,7 @@ public final class Outbox {
     public func removeAll() {
         datagrams.removeAll(keepingCapacity: true)
         events.removeAll(keepingCapacity: true)
+        legs.removeAll()
         used = 0
     }
 

@@ -39,15 +39,18 @@ public struct TURNTime: Sendable, Hashable {
     public var millis: Int64
     /// Seconds since the Unix epoch.
     public var unixSeconds: Int64
+    /// Monotonic microseconds, the same clock as `millis` (session analytics time packets finer).
+    public var micros: Int64
 
-    public init(millis: Int64, unixSeconds: Int64) {
+    public init(millis: Int64, unixSeconds: Int64, micros: Int64? = nil) {
         self.millis = millis
         self.unixSeconds = unixSeconds
+        self.micros = micros ?? millis * 1000
     }
 
     /// The same instant moved forward by `seconds`.
     public func adding(seconds: Int64) -> TURNTime {
-        TURNTime(millis: millis + seconds * 1000, unixSeconds: unixSeconds + seconds)
+        TURNTime(millis: millis + seconds * 1000, unixSeconds: unixSeconds + seconds, micros: micros + seconds * 1_000_000)
     }
 }
 

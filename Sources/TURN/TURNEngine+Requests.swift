@@ -140,6 +140,7 @@ extension TURNEngine {
             fiveTuple: reply.tuple, clientSocket: reply.socket, username: credential.username, key: credential.key,
             relays: relays, expiry: now.millis + lifetime * 1000, created: now.millis,
             allocateTransaction: m.transactionID, pairing: pairing)
+        allocation.createdUnix = now.unixSeconds
         if let pairing { resources.registerPairing(pairing) }
         allocations[reply.tuple] = allocation
         for r in relays { byRelaySocket[r.socket] = allocation }
@@ -167,6 +168,10 @@ extension TURNEngine {
     mutating func refresh(_ m: STUNMessage, reply: Reply, credential: Authenticator.Credential, now: TURNTime, out: Outbox) throws {
         guard let allocation = allocations[reply.tuple] else { throw Rejection(437, "Allocation Mismatch") }
         guard allocation.username == credential.username else { throw Rejection(441, "Wrong Credentials") }
+        // The robot's link telemetry (DESIGN §5), comprehension-optional: kept for the session.
+        if allocation.pairing != nil, let v = m.value(LinkTelemetry.attribute), let t = LinkTelemetry(encoded: v) {
+            allocation.signal.add(t)
+        }
         if let f = try m.familyByte(.requestedAddressFamily) {
             guard let family = AddressFamily(rawValue: f), allocation.relay(for: family) != nil else {
                 throw Rejection(443, "Peer Address Family Mismatch")

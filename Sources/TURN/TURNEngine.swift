@@ -106,6 +106,7 @@ public struct TURNEngine<Resources: RelayResources> {
             let relay = allocation.relay(for: channel.peer.family)
         else { return drop(malformed: false) }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[4..<(4 + length)])
+        allocation.analyzer?.observe(payload, now: now.micros)
         sendToPeer(payload, from: relay, to: channel.peer, out: out)
     }
 
@@ -117,7 +118,9 @@ public struct TURNEngine<Resources: RelayResources> {
         guard let allocation = allocations[tuple], let send = STUNDataPath.sendIndication(message, header: header),
             allocation.mayExchange(with: send.peer, now: now.millis), let relay = allocation.relay(for: send.peer.family)
         else { return drop(malformed: false) }
-        sendToPeer(UnsafeRawBufferPointer(rebasing: message[send.data]), from: relay, to: send.peer, out: out)
+        let payload = UnsafeRawBufferPointer(rebasing: message[send.data])
+        allocation.analyzer?.observe(payload, now: now.micros)
+        sendToPeer(payload, from: relay, to: send.peer, out: out)
     }
 
     @inline(__always)
@@ -169,6 +172,7 @@ public struct TURNEngine<Resources: RelayResources> {
         }
         resources.releaseAllocation(user: allocation.username)
         if let entry = allocation.pairing { resources.unregisterPairing(entry) }
+        if let leg = allocation.legReport(ended: reason) { out.legs.append(leg) }
         out.events.append(.allocationDeleted(reason: reason, lifetimeSeconds: (now.millis - allocation.created) / 1000))
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import RelayIO
 import RelayServer
+import Sessions
 
 // av1relay: parse, validate, serve until SIGTERM/SIGINT. Exit 2 for a bad option, 1 when a
 // socket cannot be opened, 0 after a clean shutdown.
@@ -50,6 +51,13 @@ do {
     FileHandle.standardError.write(Data("av1relay: invalid tls-cert: \(error)\n".utf8))
     exit(2)
 }
+let sinks: [any SessionSink]
+do {
+    sinks = try RelayServer.openSinks(configuration)
+} catch {
+    FileHandle.standardError.write(Data("av1relay: invalid session-log: \(error)\n".utf8))
+    exit(2)
+}
 if checkOnly {
     print("av1relay: configuration OK")
     exit(0)
@@ -57,7 +65,7 @@ if checkOnly {
 
 let server: RelayServer
 do {
-    server = try RelayServer(configuration: configuration, tls: tls, logger: logger)
+    server = try RelayServer(configuration: configuration, tls: tls, sinks: sinks, logger: logger)
 } catch {
     logger.critical("cannot start: \(error)")
     exit(1)

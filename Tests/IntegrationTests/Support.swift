@@ -149,7 +149,9 @@ final class Child: @unchecked Sendable {  // output is guarded by `lock`
 enum Interop {
     /// The av1relay binary with `arguments`, once it says it is serving.
     static func relay(_ arguments: [String]) throws -> Child {
-        let relay = try Child(Binaries.av1relay, arguments + ["--stats-interval", "0"])
+        // Session records go nowhere unless a test asks for them.
+        let sessionLog = arguments.contains("--session-log") ? [] : ["--session-log", "none"]
+        let relay = try Child(Binaries.av1relay, arguments + ["--stats-interval", "0"] + sessionLog)
         guard relay.waitFor("av1relay serving", seconds: 10) else {
             relay.stop()
             throw TestError("relay did not start: \(relay.text)")

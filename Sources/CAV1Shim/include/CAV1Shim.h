@@ -71,8 +71,9 @@ int av1_random(void *out, size_t len);
 
 /// Marks a page-aligned buffer as excluded from core dumps (MADV_DONTDUMP). 0 or -errno.
 int av1_exclude_from_dump(void *ptr, size_t len);
-/// Monotonic milliseconds.
+/// Monotonic milliseconds, and microseconds.
 int64_t av1_monotonic_ms(void);
+int64_t av1_monotonic_us(void);
 
 /// TLS through memory BIOs (OpenSSL): the caller owns the socket and moves bytes in and out,
 /// so the handshake and records stay sans-I/O.

@@ -1,0 +1,142 @@
+/// Robot link telemetry (DESIGN §5): a comprehension-optional STUN attribute the robot adds to its
+/// Refresh requests. Codepoint and layout are documented in the README.
+public struct LinkTelemetry: Equatable, Sendable, Codable {
+    /// 0xC0A1: comprehension-optional, outside every range IANA's STUN registry assigns.
+    public static let attribute = STUNAttributeType(0xC0A1)
+    public static let version: UInt8 = 1
+
+    public var wifiRSSI: Int8?
+    /// 1: 2.4 GHz, 2: 5 GHz, 3: 6 GHz.
+    public var wifiBand: UInt8?
+    /// 1: LTE, 2: 5G NR, 3: UMTS, 4: GSM.
+    public var radioType: UInt8?
+    public var rsrp: Int16?
+    public var rsrq: Int8?
+    public var sinr: Int8?
+    /// MCC and MNC, digits only ("20801").
+    public var operatorCode: String?
+
+    public init(
+        wifiRSSI: Int8? = nil, wifiBand: UInt8? = nil, radioType: UInt8? = nil, rsrp: Int16? = nil, rsrq: Int8? = nil,
+        sinr: Int8? = nil, operatorCode: String? = nil
+    ) {
+        self.wifiRSSI = wifiRSSI
+        self.wifiBand = wifiBand
+        self.radioType = radioType
+        self.rsrp = rsrp
+        self.rsrq = rsrq
+        self.sinr = sinr
+        self.operatorCode = operatorCode
+    }
+
+    /// 20 bytes: version, flags (bit 0 Wi-Fi, bit 1 cellular), RSSI, band, radio type, RSRQ,
+    /// RSRP (16-bit), SINR, 3 reserved, operator code (6 ASCII bytes, NUL-padded), 2 reserved.
+    public var encoded: [UInt8] {
+        var out = [UInt8](repeating: 0, count: 20)
+        out[0] = LinkTelemetry.version
+        let wifi = wifiRSSI != nil
+        let cellular = radioType != nil
+        out[1] = (wifi ? 1 : 0) | (cellular ? 2 : 0)
+        out[2] = UInt8(bitPattern: wifiRSSI ?? 0)
+        out[3] = wifiBand ?? 0
+        out[4] = radioType ?? 0
+        out[5] = UInt8(bitPattern: rsrq ?? 0)
+        let p = UInt16(bitPattern: rsrp ?? 0)
+        out[6] = UInt8(p >> 8)
+        out[7] = UInt8(p & 0xFF)
+        out[8] = UInt8(bitPattern: sinr ?? 0)
+        for (i, c) in (operatorCode ?? "").utf8.prefix(6).enumerated() { out[12 + i] = c }
+        return out
+    }
+
+    public init?(encoded v: some Collection<UInt8>) {
+        let b = Array(v)
+        guard b.count >= 20, b[0] == LinkTelemetry.version else { return nil }
+        if b[1] & 1 != 0 {
+            wifiRSSI = Int8(bitPattern: b[2])
+            wifiBand = b[3]
+        }
+        if b[1] & 2 != 0 {
+            radioType = b[4]
+            rsrq = Int8(bitPattern: b[5])
+            rsrp = Int16(bitPattern: UInt16(b[6]) << 8 | UInt16(b[7]))
+            sinr = Int8(bitPattern: b[8])
+            let code = b[12..<18].prefix { $0 != 0 }
+            operatorCode = code.isEmpty ? nil : String(decoding: code, as: UTF8.self)
+        }
+    }
+}
+
+/// Minimum, average and maximum of each link figure over a session.
+public struct SignalSummary: Sendable, Codable, Equatable {
+    public struct Range: Sendable, Codable, Equatable {
+        public var min: Double
+        public var avg: Double
+        public var max: Double
+        public var samples: Int
+    }
+
+    var sums: [String: (min: Double, sum: Double, max: Double, n: Int)] = [:]
+    public private(set) var samples = 0
+    /// The last operator code and band/radio type reported (categories, not averaged).
+    public var operatorCode: String?
+    public var wifiBand: UInt8?
+    public var radioType: UInt8?
+
+    public init() {}
+
+    public mutating func add(_ t: LinkTelemetry) {
+        samples += 1
+        func put(_ key: String, _ v: Double?) {
+            guard let v else { return }
+            let old = sums[key] ?? (v, 0, v, 0)
+            sums[key] = (Swift.min(old.min, v), old.sum + v, Swift.max(old.max, v), old.n + 1)
+        }
+        put("wifi_rssi_dbm", t.wifiRSSI.map(Double.init))
+        put("rsrp_dbm", t.rsrp.map(Double.init))
+        put("rsrq_db", t.rsrq.map(Double.init))
+        put("sinr_db", t.sinr.map(Double.init))
+        if let o = t.operatorCode { operatorCode = o }
+        if let b = t.wifiBand { wifiBand = b }
+        if let r = t.radioType { radioType = r }
+    }
+
+    public mutating func merge(_ other: SignalSummary) {
+        for (k, v) in other.sums {
+            let old = sums[k] ?? (v.min, 0, v.max, 0)
+            sums[k] = (Swift.min(old.min, v.min), old.sum + v.sum, Swift.max(old.max, v.max), old.n + v.n)
+        }
+        samples += other.samples
+        operatorCode = other.operatorCode ?? operatorCode
+        wifiBand = other.wifiBand ?? wifiBand
+        radioType = other.radioType ?? radioType
+    }
+
+    /// Each figure's range, by name (`wifi_rssi_dbm`, `rsrp_dbm`, `rsrq_db`, `sinr_db`).
+    public var ranges: [String: Range] {
+        sums.mapValues { Range(min: $0.min, avg: (($0.sum / Double($0.n)) * 10).rounded() / 10, max: $0.max, samples: $0.n) }
+    }
+
+    enum CodingKeys: String, CodingKey { case ranges, samples, operatorCode, wifiBand, radioType }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ranges, forKey: .ranges)
+        try c.encode(samples, forKey: .samples)
+        try c.encodeIfPresent(operatorCode, forKey: .operatorCode)
+        try c.encodeIfPresent(wifiBand, forKey: .wifiBand)
+        try c.encodeIfPresent(radioType, forKey: .radioType)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let ranges = try c.decode([String: Range].self, forKey: .ranges)
+        sums = ranges.mapValues { ($0.min, $0.avg * Double($0.samples), $0.max, $0.samples) }
+        samples = try c.decode(Int.self, forKey: .samples)
+        operatorCode = try c.decodeIfPresent(String.self, forKey: .operatorCode)
+        wifiBand = try c.decodeIfPresent(UInt8.self, forKey: .wifiBand)
+        radioType = try c.decodeIfPresent(UInt8.self, forKey: .radioType)
+    }
+
+    public static func == (a: SignalSummary, b: SignalSummary) -> Bool { a.ranges == b.ranges && a.samples == b.samples }
+}

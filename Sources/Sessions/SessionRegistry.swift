@@ -1,0 +1,203 @@
+import Foundation
+import STUN
+import Synchronization
+import TURN
+
+/// Sessions (DESIGN §5): a robot allocation and an app allocation of one device exchanging
+/// traffic. Workers hand in leg reports; `tick` decides when sessions start and end and makes the
+/// records. Reconnecting within the idle time continues the session.
+public final class SessionRegistry: Sendable {
+    public struct Settings: Sendable {
+        /// Seconds between interim records.
+        public var interimInterval: Double = 30
+        /// Seconds without traffic, or without one side, that end a session.
+        public var idleTimeout: Double = 30
+        public init() {}
+    }
+
+    struct Session {
+        var id: String
+        var startUnix: Double
+        var lastInterimUnix: Double
+        /// Every leg seen in this session, the ended ones too (counters add up across reconnects).
+        var legs: Set<UInt64> = []
+        /// Since when a side has been missing (monotonic µs).
+        var missingSince: Int64?
+        var missingRole: Identity.Role?
+        var robotHalf: [Double] = []
+        var appHalf: [Double] = []
+    }
+
+    struct State {
+        var legs: [UInt64: LegReport] = [:]
+        var sessions: [String: Session] = [:]
+        /// Binding requests waiting for their response: tid → (time, role of the requester).
+        var pending: [TransactionID: (Int64, Identity.Role)] = [:]
+    }
+
+    let settings: Settings
+    private let state = Mutex(State())
+
+    public init(settings: Settings = Settings()) { self.settings = settings }
+
+    public var activeSessions: Int { state.withLock { $0.sessions.count } }
+
+    /// Leg reports from a worker (each second, and when an allocation ends).
+    public func update(_ reports: [LegReport]) {
+        guard !reports.isEmpty else { return }
+        state.withLock { s in
+            for r in reports {
+                var merged = r
+                if let old = s.legs[r.legID], merged.ended == nil { merged.ended = old.ended }
+                s.legs[r.legID] = merged
+                for (tid, t) in r.requests { s.pending[tid] = (t, r.role) }
+                for (tid, t) in r.responses {
+                    // A response from this leg answers the other side's request: that half of the path.
+                    guard let (sent, role) = s.pending.removeValue(forKey: tid), role != r.role, t >= sent,
+                        var session = s.sessions[r.device]
+                    else { continue }
+                    let half = Double(t - sent) / 1000  // ms
+                    if r.role == .robot { session.robotHalf.append(half) } else { session.appHalf.append(half) }
+                    s.sessions[r.device] = session
+                }
+            }
+            if s.pending.count > 4096 { s.pending.removeAll() }
+        }
+    }
+
+    /// Starts, continues and ends sessions; returns the records due. `now` is monotonic
+    /// microseconds (the clock of the leg reports), `unix` wall-clock seconds.
+    public func tick(now: Int64, unix: Double, shutdown: Bool = false) -> [SessionRecord] {
+        state.withLock { s in
+            var records: [SessionRecord] = []
+            let devices = Set(s.legs.values.map(\.device))
+            for device in devices {
+                let legs = s.legs.values.filter { $0.device == device }
+                let live = legs.filter { $0.ended == nil }
+                let liveRobot = live.contains { $0.role == .robot }
+                let liveApp = live.contains { $0.role == .app }
+                if s.sessions[device] == nil {
+                    // A session needs both sides, and traffic.
+                    guard liveRobot && liveApp, live.contains(where: { $0.packets > 0 }), !shutdown else {
+                        // Forget legs that ended with no session to belong to.
+                        for leg in legs where leg.ended != nil { s.legs[leg.legID] = nil }
+                        continue
+                    }
+                    s.sessions[device] = Session(id: Self.newID(), startUnix: unix, lastInterimUnix: unix)
+                }
+                guard var session = s.sessions[device] else { continue }
+                session.legs.formUnion(legs.map(\.legID))
+                let mine = session.legs.compactMap { s.legs[$0] }
+                var reason: String?
+                if shutdown {
+                    reason = "shutdown"
+                } else if !liveRobot || !liveApp {
+                    let role: Identity.Role = liveRobot ? .app : .robot
+                    if session.missingSince == nil || session.missingRole != role {
+                        session.missingSince = now
+                        session.missingRole = role
+                    }
+                    if Double(now - (session.missingSince ?? now)) >= settings.idleTimeout * 1_000_000 {
+                        reason = role == .robot ? "robot-left" : "app-left"
+                    }
+                } else {
+                    session.missingSince = nil
+                    let last = mine.map(\.lastActivity).max() ?? now
+                    if Double(now - last) >= settings.idleTimeout * 1_000_000 { reason = "idle" }
+                }
+                if let reason {
+                    records.append(record(session, device: device, legs: mine, unix: unix, final: reason))
+                    s.sessions[device] = nil
+                    for id in session.legs where s.legs[id]?.ended != nil { s.legs[id] = nil }
+                    continue
+                }
+                if unix - session.lastInterimUnix >= settings.interimInterval {
+                    records.append(record(session, device: device, legs: mine, unix: unix, final: nil))
+                    session.lastInterimUnix = unix
+                }
+                s.sessions[device] = session
+            }
+            return records
+        }
+    }
+
+    static func newID() -> String {
+        var g = SystemRandomNumberGenerator()
+        return String(format: "%016llx%016llx", g.next() as UInt64, g.next() as UInt64)
+    }
+
+    /// ISO 8601 UTC with milliseconds ("2026-11-29T12:00:00.000Z").
+    static func iso(_ unix: Double) -> String {
+        Date(timeIntervalSince1970: unix).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
+    func record(_ session: Session, device: String, legs: [LegReport], unix: Double, final reason: String?) -> SessionRecord {
+        func direction(_ role: Identity.Role) -> [String: SessionRecord.StreamSummary] {
+            var byKind: [String: [TrafficAnalyzer.Stream]] = [:]
+            for leg in legs where leg.role == role { for st in leg.streams { byKind[st.kind, default: []].append(st) } }
+            return byKind.mapValues { streams in
+                let expected = streams.reduce(0) { $0 + $1.expected }
+                let lost = streams.reduce(0) { $0 + $1.lost }
+                let bytes = streams.reduce(0) { $0 + $1.bytes }
+                let millis = Double(streams.map(\.durationMillis).max() ?? 0)
+                let rate = streams.first?.clockRate
+                let frames = streams.reduce(0) { $0 + $1.markers }
+                return SessionRecord.StreamSummary(
+                    streams: streams.count, packets: streams.reduce(0) { $0 + $1.packets }, bytes: bytes, expected: expected, lost: lost,
+                    lossPercent: round2(expected > 0 ? 100 * Double(lost) / Double(expected) : 0),
+                    jitterMillis: round2(1000 * (streams.map(\.jitterSeconds).max() ?? 0)),
+                    bitrateKbps: round2(millis > 0 ? Double(bytes) * 8 / millis : 0),
+                    frameRate: rate == 90_000 && millis > 0 ? round2(Double(frames) * 1000 / millis) : nil, clockRateHz: rate)
+            }
+        }
+        let directions = ["robot_to_app": direction(.robot), "app_to_robot": direction(.app)]
+        let rtt = Self.rtt(robotHalf: session.robotHalf, appHalf: session.appHalf)
+        let hellos = legs.compactMap(\.dtlsClientHelloAt)
+        let ccs = legs.compactMap(\.dtlsChangeCipherSpecAt)
+        let completed = legs.filter { $0.dtlsChangeCipherSpecAt != nil }.map(\.role)
+        let dtlsDone = completed.contains(.robot) && completed.contains(.app)
+        let summaries = directions.values.flatMap(\.values)
+        let worstLoss = summaries.map(\.lossPercent).max() ?? 0
+        let worstJitter =
+            summaries.filter { $0.clockRateHz == 48_000 }.map(\.jitterMillis).max() ?? summaries.map(\.jitterMillis).max() ?? 0
+        let mos = QualityModel.mos(lossPercent: worstLoss, jitterMillis: worstJitter, rttMillis: rtt.p50 ?? 0)
+        var signal = SignalSummary()
+        for leg in legs where leg.role == .robot { signal.merge(leg.signal) }
+        let transports = Dictionary(legs.map { ($0.role.rawValue, "\($0.transport)") }, uniquingKeysWith: { _, last in last })
+        return SessionRecord(
+            type: reason == nil ? "interim" : "final", sessionID: session.id, deviceID: device,
+            start: Self.iso(session.startUnix),
+            end: Self.iso(unix), durationSeconds: round2(unix - session.startUnix),
+            endReason: reason, transports: transports, directions: directions, rttMillis: rtt,
+            dtls: .init(
+                handshakeSeen: !hellos.isEmpty, completed: dtlsDone,
+                handshakeMillis: dtlsDone ? hellos.min().flatMap { h in ccs.max().map { round2(Double($0 - h) / 1000) } } : nil),
+            quality: .init(mos: mos, grade: QualityModel.grade(mos)),
+            signal: .init(
+                samples: signal.samples,
+                ranges: signal.ranges.mapValues { .init(min: $0.min, avg: $0.avg, max: $0.max) },
+                wifiBand: signal.wifiBand.map { ["1": "2.4GHz", "2": "5GHz", "3": "6GHz"]["\($0)"] ?? "other" },
+                radioType: signal.radioType.map { ["1": "lte", "2": "nr", "3": "umts", "4": "gsm"]["\($0)"] ?? "other" },
+                operatorCode: signal.operatorCode))
+    }
+
+    /// End-to-end RTT: each consent check crosses the relay twice, so the relay sees the two
+    /// halves (relay↔robot, relay↔app); a percentile of the whole is the sum of the halves'.
+    static func rtt(robotHalf: [Double], appHalf: [Double]) -> SessionRecord.RTTSummary {
+        func p(_ v: [Double], _ q: Double) -> Double? {
+            guard !v.isEmpty else { return nil }
+            let s = v.sorted()
+            return s[min(s.count - 1, Int(Double(s.count - 1) * q + 0.5))]
+        }
+        func sum(_ q: Double) -> Double? {
+            guard let a = p(robotHalf, q) ?? p(appHalf, q) else { return nil }
+            let b = robotHalf.isEmpty || appHalf.isEmpty ? 0 : (p(appHalf, q) ?? 0)
+            return round2(robotHalf.isEmpty ? a : a + b)
+        }
+        return .init(
+            samples: min(robotHalf.count, appHalf.count) > 0 ? min(robotHalf.count, appHalf.count) : max(robotHalf.count, appHalf.count),
+            p50: sum(0.5), p90: sum(0.9), p99: sum(0.99))
+    }
+}
+
+func round2(_ v: Double) -> Double { (v * 100).rounded() / 100 }

@@ -1,0 +1,81 @@
+import Foundation
+
+/// Where session records go.
+public protocol SessionSink: Sendable {
+    func write(_ record: SessionRecord) throws
+}
+
+extension SessionRecord {
+    /// One line of JSON, keys sorted (stable for diffing and grepping).
+    public func jsonLine() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var data = try encoder.encode(self)
+        data.append(0x0A)
+        return data
+    }
+}
+
+/// JSON Lines on standard output.
+public struct StandardOutputSink: SessionSink {
+    public init() {}
+    public func write(_ record: SessionRecord) throws {
+        FileHandle.standardOutput.write(try record.jsonLine())
+    }
+}
+
+/// JSON Lines in a file: every record is flushed to disk (fsync) before `write` returns, so a crash
+/// loses none that was written; past `maxBytes` the file is rotated to `.1`, `.2`, … keeping `keep`.
+public final class JSONLinesSink: SessionSink, @unchecked Sendable {  // `lock` guards the handle
+    public let path: String
+    let maxBytes: Int
+    let keep: Int
+    private let lock = NSLock()
+    private var handle: FileHandle
+    private var size: Int
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(path: String, maxBytes: Int = 64 << 20, keep: Int = 5) throws {
+        self.path = path
+        self.maxBytes = maxBytes
+        self.keep = max(1, keep)
+        (handle, size) = try JSONLinesSink.open(path)
+    }
+
+    deinit { try? handle.close() }
+
+    static func open(_ path: String) throws -> (FileHandle, Int) {
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]) else {
+                throw Failure(description: "cannot create \(path)")
+            }
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw Failure(description: "cannot open \(path) for writing") }
+        let end = try h.seekToEnd()
+        return (h, Int(end))
+    }
+
+    public func write(_ record: SessionRecord) throws {
+        let line = try record.jsonLine()
+        try lock.withLock {
+            if size > 0 && size + line.count > maxBytes { try rotate() }
+            try handle.write(contentsOf: line)
+            try handle.synchronize()
+            size += line.count
+        }
+    }
+
+    private func rotate() throws {
+        try handle.close()
+        let fm = FileManager.default
+        try? fm.removeItem(atPath: "\(path).\(keep)")
+        for i in stride(from: keep - 1, through: 1, by: -1) where fm.fileExists(atPath: "\(path).\(i)") {
+            try fm.moveItem(atPath: "\(path).\(i)", toPath: "\(path).\(i + 1)")
+        }
+        try fm.moveItem(atPath: path, toPath: "\(path).1")
+        (handle, size) = try JSONLinesSink.open(path)
+    }
+}

@@ -1,0 +1,152 @@
+import STUN
+
+/// What one allocation's client sends through the relay, read from what WebRTC leaves in the
+/// clear (RFC 7983 demultiplexing), without copying or keeping a payload byte: STUN transaction
+/// ids and times for RTT, DTLS handshake progress, and per-SSRC RTP counters. One per allocation
+/// of a paired identity; it measures the leg client → relay, so loss before the relay shows.
+/// Times are monotonic microseconds.
+public struct TrafficAnalyzer: Sendable {
+    public struct Stream: Sendable, Codable, Equatable {
+        public var ssrc: UInt32
+        public var payloadType: UInt8
+        public var packets = 0
+        public var bytes = 0
+        public var duplicates = 0
+        public var markers = 0
+        var base: UInt32 = 0
+        var highest: UInt32 = 0  // extended
+        var seen = false
+        /// Interarrival jitter in seconds, once the clock rate is known (RFC 3550 A.8).
+        public var jitterSeconds = 0.0
+        var lastTransitSeconds: Double?
+        var firstTimestamp: UInt32 = 0
+        var firstArrival: Int64 = 0
+        public var lastArrival: Int64 = 0
+        var timestampSpan: Int64 = 0  // extended RTP time since the first packet
+        var lastTimestamp: UInt32 = 0
+        /// Sequence numbers recently seen, to tell duplicates from late arrivals (bit i: highest − i).
+        var recent: UInt64 = 0
+
+        public var expected: Int { seen ? Int(highest) - Int(base) + 1 : 0 }
+        public var lost: Int { max(0, expected - (packets - duplicates)) }
+        public var durationMillis: Int64 { (lastArrival - firstArrival) / 1000 }
+
+        /// RTP clock rate inferred from timestamps against arrival time: the relay never sees SDP.
+        /// Audio (Opus) runs at 48 kHz and video at 90 kHz; the nearer one wins once a second of
+        /// the stream has passed.
+        public var clockRate: Double? {
+            guard durationMillis >= 1000, timestampSpan > 0 else { return nil }
+            let rate = Double(timestampSpan) * 1000 / Double(durationMillis)
+            // Neither clock (a probe, a data channel in RTP, a stalled sender): no kind.
+            guard rate > 24_000 && rate < 135_000 else { return nil }
+            return abs(rate - 48_000) < abs(rate - 90_000) ? 48_000 : 90_000
+        }
+
+        public var kind: String { clockRate == 90_000 ? "video" : clockRate == 48_000 ? "audio" : "unknown" }
+    }
+
+    public var streams: [UInt32: Stream] = [:]
+    public var rtcpPackets = 0
+    public var dtlsClientHelloAt: Int64?
+    public var dtlsChangeCipherSpecAt: Int64?
+    public var stunPackets = 0
+    public var otherPackets = 0
+    /// Binding requests and responses seen since the last `drainTransactions`, for RTT.
+    public var requests: [(TransactionID, Int64)] = []
+    public var responses: [(TransactionID, Int64)] = []
+    public var lastActivity: Int64 = 0
+
+    public init() {}
+
+    /// One datagram the client relayed to its peer, at `now` (microseconds).
+    public mutating func observe(_ p: UnsafeRawBufferPointer, now: Int64) {
+        guard let first = p.first else { return }
+        lastActivity = now
+        switch first {
+        case 0...3:
+            stunPackets += 1
+            guard p.count >= 20, let header = try? STUNHeader(parsing: p), header.type.method == .binding else { return }
+            switch header.type.messageClass {
+            case .request: if requests.count < 64 { requests.append((header.transactionID, now)) }
+            case .successResponse: if responses.count < 64 { responses.append((header.transactionID, now)) }
+            default: break
+            }
+        case 20...63:
+            // DTLS records (RFC 6347 §4.1): type, version, epoch, sequence, 16-bit length; one
+            // datagram may carry several (a flight's ChangeCipherSpec often follows a handshake).
+            var at = 0
+            while at + 13 <= p.count {
+                let type = p[at]
+                if type == 22, at + 13 < p.count, p[at + 13] == 1, dtlsClientHelloAt == nil { dtlsClientHelloAt = now }
+                if type == 20, dtlsChangeCipherSpecAt == nil { dtlsChangeCipherSpecAt = now }
+                at += 13 + Int(p.loadBigEndian(UInt16.self, at: at + 11))
+            }
+        case 128...191:
+            guard p.count >= 12 else { return }
+            let pt = p[1] & 0x7F
+            if (200...206).contains(Int(p[1])) {  // RTCP (RFC 5761 §4)
+                rtcpPackets += 1
+                return
+            }
+            observeRTP(p, payloadType: pt, now: now)
+        default:
+            otherPackets += 1
+        }
+    }
+
+    private mutating func observeRTP(_ p: UnsafeRawBufferPointer, payloadType: UInt8, now: Int64) {
+        let ssrc = p.loadBigEndian(UInt32.self, at: 8)
+        let sequence = p.loadBigEndian(UInt16.self, at: 2)
+        let timestamp = p.loadBigEndian(UInt32.self, at: 4)
+        var s = streams[ssrc] ?? Stream(ssrc: ssrc, payloadType: payloadType)
+        s.packets += 1
+        s.bytes += p.count
+        if p[1] & 0x80 != 0 { s.markers += 1 }
+        if !s.seen {
+            s.seen = true
+            s.base = UInt32(sequence)
+            s.highest = UInt32(sequence)
+            s.recent = 1
+            s.firstTimestamp = timestamp
+            s.lastTimestamp = timestamp
+            s.firstArrival = now
+        } else {
+            // Extend the sequence number against the highest seen (RFC 3550 A.1): ahead by less than
+            // half the space is new, behind is late (or a duplicate).
+            let highest16 = UInt16(truncatingIfNeeded: s.highest)
+            let ahead = sequence &- highest16
+            if ahead != 0 && ahead < 0x8000 {
+                s.highest += UInt32(ahead)
+                s.recent = ahead >= 64 ? 1 : (s.recent << UInt64(ahead)) | 1
+            } else {
+                let behind = Int(highest16 &- sequence)
+                if behind < 64 {
+                    if s.recent & (1 << UInt64(behind)) != 0 { s.duplicates += 1 } else { s.recent |= 1 << UInt64(behind) }
+                }
+            }
+        }
+        // This packet's RTP time, extended, relative to the stream's first packet.
+        let step = Int64(Int32(bitPattern: timestamp &- s.lastTimestamp))
+        let extendedTimestamp = s.timestampSpan + step
+        if step > 0 {
+            s.timestampSpan = extendedTimestamp
+            s.lastTimestamp = timestamp
+        }
+        s.lastArrival = now
+        if let rate = s.clockRate {
+            let transit = Double(now) / 1_000_000 - Double(extendedTimestamp) / rate
+            if let last = s.lastTransitSeconds { s.jitterSeconds += (abs(transit - last) - s.jitterSeconds) / 16 }
+            s.lastTransitSeconds = transit
+        }
+        streams[ssrc] = s
+    }
+
+    /// Hands over the Binding transactions seen since the last call.
+    public mutating func drainTransactions() -> (requests: [(TransactionID, Int64)], responses: [(TransactionID, Int64)]) {
+        defer {
+            requests.removeAll(keepingCapacity: true)
+            responses.removeAll(keepingCapacity: true)
+        }
+        return (requests, responses)
+    }
+}

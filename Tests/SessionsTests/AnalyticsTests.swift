@@ -1,0 +1,203 @@
+import Foundation
+import STUN
+import Testing
+
+@testable import Sessions
+@testable import TURN
+
+/// An SRTP-shaped packet: RTP header in the clear, then opaque bytes.
+func rtp(seq: UInt16, ts: UInt32, ssrc: UInt32, marker: Bool = false, pt: UInt8 = 111, size: Int = 100) -> [UInt8] {
+    var p: [UInt8] = [0x80, (marker ? 0x80 : 0) | pt, UInt8(seq >> 8), UInt8(seq & 0xFF)]
+    p += [UInt8(ts >> 24), UInt8((ts >> 16) & 0xFF), UInt8((ts >> 8) & 0xFF), UInt8(ts & 0xFF)]
+    p += [UInt8(ssrc >> 24), UInt8((ssrc >> 16) & 0xFF), UInt8((ssrc >> 8) & 0xFF), UInt8(ssrc & 0xFF)]
+    return p + [UInt8](repeating: 0xEE, count: max(0, size - 12))
+}
+
+extension TrafficAnalyzer {
+    /// `t` in milliseconds (the analyzer counts microseconds).
+    mutating func feed(_ bytes: [UInt8], at t: Int64) { bytes.withUnsafeBytes { observe($0, now: t * 1000) } }
+}
+
+@Suite("Traffic analytics from what is in the clear (DESIGN §5)")
+struct AnalyticsTests {
+    @Test func audioStreamWithKnownLossAndWrapAround() throws {
+        var a = TrafficAnalyzer()
+        // 500 packets of 20 ms audio, sequence numbers wrapping past 65535; every 20th lost.
+        for i in 0..<500 where i % 20 != 7 {
+            a.feed(rtp(seq: UInt16(truncatingIfNeeded: 65_300 + i), ts: UInt32(i * 960), ssrc: 1), at: Int64(i * 20))
+        }
+        let s = try #require(a.streams[1])
+        #expect(s.expected == 500 && s.lost == 25 && s.duplicates == 0)
+        #expect(s.clockRate == 48_000 && s.kind == "audio")
+        #expect(s.jitterSeconds < 0.0005)  // perfectly paced
+    }
+
+    @Test func aStreamWhoseClockDoesNotAdvanceHasNoKind() throws {
+        var a = TrafficAnalyzer()
+        for i in 0..<5 { a.feed(rtp(seq: UInt16(i), ts: 0, ssrc: 4, pt: 110), at: Int64(i * 1000)) }
+        let s = try #require(a.streams[4])
+        #expect(s.clockRate == nil && s.kind == "unknown" && s.jitterSeconds == 0)
+    }
+
+    @Test func reorderingAndDuplicatesAreNotLoss() throws {
+        var a = TrafficAnalyzer()
+        let order: [UInt16] = [0, 1, 3, 2, 4, 4, 5, 7, 6, 6, 8, 9]
+        for (i, seq) in order.enumerated() { a.feed(rtp(seq: seq, ts: UInt32(seq) * 960, ssrc: 9), at: Int64(i * 20)) }
+        let s = try #require(a.streams[9])
+        #expect(s.expected == 10 && s.duplicates == 2 && s.lost == 0)
+    }
+
+    @Test func videoKindFrameMarkersAndJitter() throws {
+        var a = TrafficAnalyzer()
+        var seq: UInt16 = 0
+        // 15 fps, 3 packets per frame sharing a timestamp, arrival jittered ±4 ms around the schedule.
+        for frame in 0..<60 {
+            let ts = UInt32(frame * 6000)
+            let base = Int64(frame) * 1000 / 15
+            for k in 0..<3 {
+                let wobble: Int64 = frame % 2 == 0 ? 4 : -4
+                a.feed(rtp(seq: seq, ts: ts, ssrc: 2, marker: k == 2, pt: 96, size: 1100), at: base + wobble + Int64(k))
+                seq &+= 1
+            }
+        }
+        let s = try #require(a.streams[2])
+        #expect(s.kind == "video" && s.clockRate == 90_000)
+        #expect(s.markers == 60 && s.lost == 0)
+        #expect(s.jitterSeconds > 0.002 && s.jitterSeconds < 0.012, "\(s.jitterSeconds)")
+    }
+
+    @Test func demultiplexesEveryFirstByteRange() {
+        var a = TrafficAnalyzer()
+        var binding = STUNMessageBuilder(method: .binding, class: .request, transactionID: .random())
+        binding.append(.priority, uint32: 1)
+        a.feed(binding.bytes, at: 1)
+        a.feed(STUNMessageBuilder(method: .binding, class: .successResponse, transactionID: .random()).bytes, at: 2)
+        a.feed([22, 0xFE, 0xFD] + [UInt8](repeating: 0, count: 10) + [1, 0, 0, 0], at: 3)  // DTLS ClientHello
+        // A server's last flight: a handshake record, then ChangeCipherSpec, in one datagram.
+        a.feed([22, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 4, 0] + [20, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1, 1], at: 9)
+        a.feed([0x80, 200] + [UInt8](repeating: 0, count: 26), at: 10)  // RTCP SR
+        a.feed(rtp(seq: 1, ts: 1, ssrc: 5), at: 11)
+        for first: UInt8 in [4, 19, 64, 79, 127, 192, 255] { a.feed([first] + [UInt8](repeating: 0, count: 20), at: 12) }
+        #expect(a.stunPackets == 2 && a.requests.count == 1 && a.responses.count == 1)
+        #expect(a.dtlsClientHelloAt == 3000 && a.dtlsChangeCipherSpecAt == 9000)
+        #expect(a.rtcpPackets == 1 && a.streams.count == 1)
+        #expect(a.otherPackets == 7)
+    }
+
+    @Test(arguments: [
+        (0.0, 5.0, 40.0, "good"), (1.0, 10.0, 80.0, "good"), (5.0, 20.0, 100.0, "fair"), (15.0, 40.0, 300.0, "poor"),
+    ])
+    func qualityScore(loss: Double, jitter: Double, rtt: Double, grade: String) {
+        let mos = QualityModel.mos(lossPercent: loss, jitterMillis: jitter, rttMillis: rtt)
+        #expect(QualityModel.grade(mos) == grade, "MOS \(mos)")
+        #expect(mos >= 1 && mos <= 4.5)
+    }
+}
+
+@Suite("Sessions and records")
+struct SessionRegistryTests {
+    static func leg(
+        _ id: UInt64, _ role: Identity.Role, device: String = "r1", packets: Int = 60, last: Int64, ended: TURNEvent.DeletionReason? = nil,
+        requests: [(TransactionID, Int64)] = [], responses: [(TransactionID, Int64)] = []
+    ) -> LegReport {
+        var a = TrafficAnalyzer()
+        for i in 0..<packets { a.feed(rtp(seq: UInt16(i), ts: UInt32(i * 960), ssrc: UInt32(id)), at: Int64(i * 20)) }
+        var signal = SignalSummary()
+        if role == .robot {
+            signal.add(LinkTelemetry(wifiRSSI: -60, wifiBand: 2))
+            signal.add(LinkTelemetry(wifiRSSI: -50, wifiBand: 2))
+        }
+        return LegReport(
+            legID: id, device: device, role: role, transport: role == .robot ? .udp : .tls, startedUnix: 0,
+            streams: Array(a.streams.values),
+            rtcpPackets: 0, dtlsClientHelloAt: 5000, dtlsChangeCipherSpecAt: 60_000, requests: requests.map { ($0.0, $0.1 * 1000) },
+            responses: responses.map { ($0.0, $0.1 * 1000) }, signal: signal, lastActivity: last * 1000, ended: ended)
+    }
+
+    @Test func sessionLifecycleWithInterimReconnectAndEnd() throws {
+        var settings = SessionRegistry.Settings()
+        settings.interimInterval = 10
+        settings.idleTimeout = 5
+        let r = SessionRegistry(settings: settings)
+        let tid = TransactionID.random()
+        r.update([Self.leg(1, .robot, last: 1000), Self.leg(2, .app, last: 1000, requests: [(tid, 1000)])])
+        #expect(r.tick(now: 1000 * 1000, unix: 100).isEmpty && r.activeSessions == 1)
+        r.update([Self.leg(1, .robot, last: 10_500, responses: [(tid, 1012)]), Self.leg(2, .app, last: 10_500)])
+        let interim = r.tick(now: 11_000 * 1000, unix: 110)
+        #expect(interim.count == 1 && interim[0].type == "interim" && interim[0].rttMillis.p50 == 12)
+        // The app drops and comes back within the idle time: the same session goes on.
+        r.update([Self.leg(2, .app, last: 11_000, ended: .connectionClosed)])
+        #expect(r.tick(now: 12_000 * 1000, unix: 112).isEmpty)
+        r.update([Self.leg(3, .app, last: 14_000), Self.leg(1, .robot, last: 14_000)])
+        #expect(r.tick(now: 14_000 * 1000, unix: 114).isEmpty && r.activeSessions == 1)
+        // Then the robot leaves for good.
+        r.update([Self.leg(1, .robot, last: 15_000, ended: .refreshedToZero)])
+        #expect(r.tick(now: 16_000 * 1000, unix: 116).isEmpty)
+        let final = r.tick(now: 21_000 * 1000, unix: 121)
+        let record = try #require(final.first)
+        #expect(record.type == "final" && record.endReason == "robot-left" && record.sessionID == interim[0].sessionID)
+        #expect(record.durationSeconds == 21)
+        #expect(record.transports == ["robot": "udp", "app": "tls"])
+        #expect(record.directions["app_to_robot"]?["audio"]?.streams == 2)  // both app legs counted
+        #expect(record.signal.ranges["wifi_rssi_dbm"] == .init(min: -60, avg: -55, max: -50))
+        #expect(record.dtls.completed && record.dtls.handshakeMillis == 55)
+        #expect(r.activeSessions == 0)
+    }
+
+    @Test func noSessionWithoutBothSidesOrTraffic() {
+        let r = SessionRegistry()
+        r.update([Self.leg(1, .robot, last: 0), Self.leg(2, .app, device: "other", last: 0)])
+        #expect(r.tick(now: 0 * 1000, unix: 0).isEmpty && r.activeSessions == 0)
+        r.update([Self.leg(3, .robot, device: "d", packets: 0, last: 0), Self.leg(4, .app, device: "d", packets: 0, last: 0)])
+        #expect(r.tick(now: 0 * 1000, unix: 0).isEmpty && r.activeSessions == 0)
+    }
+
+    @Test func idleEndsAndShutdownFlushes() throws {
+        var settings = SessionRegistry.Settings()
+        settings.idleTimeout = 3
+        let r = SessionRegistry(settings: settings)
+        r.update([Self.leg(1, .robot, last: 0), Self.leg(2, .app, last: 0)])
+        _ = r.tick(now: 0 * 1000, unix: 0)
+        #expect(try #require(r.tick(now: 3000 * 1000, unix: 3).first).endReason == "idle")
+        r.update([Self.leg(5, .robot, device: "x", last: 10_000), Self.leg(6, .app, device: "x", last: 10_000)])
+        _ = r.tick(now: 10_000 * 1000, unix: 10)
+        #expect(try #require(r.tick(now: 10_001 * 1000, unix: 10, shutdown: true).first).endReason == "shutdown")
+    }
+
+    @Test func recordsCarryNoAddressUsernameOrPayload() throws {
+        let r = SessionRegistry(
+            settings: {
+                var s = SessionRegistry.Settings(); s.idleTimeout = 1; return s
+            }())
+        r.update([Self.leg(1, .robot, last: 0), Self.leg(2, .app, last: 0)])
+        _ = r.tick(now: 0 * 1000, unix: 0)
+        let record = try #require(r.tick(now: 5000 * 1000, unix: 5).first)
+        let text = String(decoding: try record.jsonLine(), as: UTF8.self)
+        for forbidden in ["127.0.0.1", "198.51.100", "robot:r1", "app:r1", "username", "ssrc", "\u{EE}"] {
+            #expect(!text.contains(forbidden), "\(forbidden)")
+        }
+        #expect(text.contains("\"schema\":1") && text.contains("\"device_id\":\"r1\""))
+    }
+
+    @Test func jsonLinesSinkRotates() throws {
+        let dir = NSTemporaryDirectory() + "sessions-sink-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = SessionRegistry(
+            settings: {
+                var s = SessionRegistry.Settings(); s.idleTimeout = 1; return s
+            }())
+        r.update([Self.leg(1, .robot, last: 0), Self.leg(2, .app, last: 0)])
+        _ = r.tick(now: 0 * 1000, unix: 0)
+        let record = try #require(r.tick(now: 5000 * 1000, unix: 5).first)
+        let size = try record.jsonLine().count
+        let sink = try JSONLinesSink(path: "\(dir)/s.jsonl", maxBytes: size * 3, keep: 2)
+        for _ in 0..<8 { try sink.write(record) }
+        let fm = FileManager.default
+        #expect(fm.fileExists(atPath: "\(dir)/s.jsonl.1") && fm.fileExists(atPath: "\(dir)/s.jsonl.2"))
+        #expect(!fm.fileExists(atPath: "\(dir)/s.jsonl.3"))
+        let lines = try String(contentsOfFile: "\(dir)/s.jsonl.1", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 3)
+        #expect(try JSONDecoder().decode(SessionRecord.self, from: Data(lines[0].utf8)) == record)
+    }
+}
