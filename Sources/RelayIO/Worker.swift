@@ -75,11 +75,11 @@ public final class Worker: @unchecked Sendable {
 
     public init(
         index: Int, configuration: TURNEngineConfiguration, pool: RelayPortPool, quota: AllocationQuota,
-        pairing: PairingRegistry = PairingRegistry()
+        pairing: PairingRegistry = PairingRegistry(), hairpin: HairpinTable = HairpinTable()
     ) {
         self.index = index
         self.queue = DispatchQueue(label: "av1relay.worker.\(index)", qos: .userInteractive)
-        self.resources = WorkerResources(pool: pool, quota: quota, pairing: pairing)
+        self.resources = WorkerResources(pool: pool, quota: quota, pairing: pairing, hairpin: hairpin)
         self.engine = TURNEngine(configuration: configuration, resources: resources)
         epoll = av1_epoll_create()
         wake = av1_eventfd()
@@ -392,12 +392,14 @@ final class WorkerResources: RelayResources {
     let pool: RelayPortPool
     let quota: AllocationQuota
     let pairing: PairingRegistry
+    let hairpin: HairpinTable
     unowned(unsafe) var worker: Worker?
 
-    init(pool: RelayPortPool, quota: AllocationQuota, pairing: PairingRegistry) {
+    init(pool: RelayPortPool, quota: AllocationQuota, pairing: PairingRegistry, hairpin: HairpinTable) {
         self.pool = pool
         self.quota = quota
         self.pairing = pairing
+        self.hairpin = hairpin
     }
 
     func openRelay(family: AddressFamily, evenPort: Bool, reserveNext: Bool) -> RelayOpenResult {
@@ -418,4 +420,7 @@ final class WorkerResources: RelayResources {
     func registerPairing(_ entry: PairingEntry) { pairing.register(entry) }
     func unregisterPairing(_ entry: PairingEntry) { pairing.unregister(entry) }
     func partnerAddresses(device: String, role: Identity.Role) -> Set<TransportAddress> { pairing.addresses(device: device, role: role) }
+    func publishRoute(_ route: HairpinRoute?, for relayed: [TransportAddress]) { hairpin.publish(route, for: relayed) }
+    func route(to relayed: TransportAddress) -> HairpinRoute? { hairpin.route(to: relayed) }
+    func listenerSocket(for server: TransportAddress) -> SocketID? { worker?.udpListeners.first { $0.address == server }?.fd }
 }

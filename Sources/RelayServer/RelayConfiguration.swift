@@ -33,6 +33,8 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var allowPeers: [CIDR] = []
     /// Pairing enforcement (DESIGN §4): robot:<id> / app:<id> credentials reach only each other.
     public var pairing = false
+    /// In-process delivery between two allocations of this relay (DESIGN §4).
+    public var hairpin = true
     /// Session records (DESIGN §5): a JSON Lines file (nil: none) and/or standard output.
     public var sessionLog: String? = "sessions.jsonl"
     public var sessionStdout = false
@@ -196,6 +198,14 @@ extension RelayConfiguration {
             c, v throws(Invalid) in
             guard let cidr = CIDR(v) else { throw Invalid(key: "allow-peer", reason: "'\(v)' is not a CIDR like 10.0.0.0/8") }
             c.allowPeers.append(cidr)
+        },
+        Option(
+            key: "hairpin", value: "on|off",
+            help: "deliver between allocations of this relay in process, not through the kernel (default on)"
+        ) {
+            c, v throws(Invalid) in
+            guard v == "on" || v == "off" else { throw Invalid(key: "hairpin", reason: "'\(v)' is not on or off") }
+            c.hairpin = v == "on"
         },
         Option(
             key: "pairing", value: "on|off",

@@ -104,6 +104,7 @@ public final class RelayServer: @unchecked Sendable {
         engineConfiguration.defaultLifetime = c.defaultLifetime
         engineConfiguration.maxLifetime = c.maxLifetime
         engineConfiguration.pairing = c.pairing
+        engineConfiguration.hairpin = c.hairpin
         engineConfiguration.channelRange = c.channelRange == "rfc5766" ? STUNDataPath.legacyChannelRange : STUNDataPath.channelRange
         engineConfiguration.software = "av1relay \(RelayVersion.current)"
         let pool = RelayPortPool(addresses: c.relayAddresses, range: c.minPort...c.maxPort)
@@ -118,8 +119,9 @@ public final class RelayServer: @unchecked Sendable {
         limits.maxConnectionsPerAddress = c.maxConnectionsPerAddress
         let counter = ConnectionCounter(limits: limits)
         let pairing = PairingRegistry()
+        let hairpin = HairpinTable()
         let workers = (0..<count).map {
-            Worker(index: $0, configuration: engineConfiguration, pool: pool, quota: quota, pairing: pairing)
+            Worker(index: $0, configuration: engineConfiguration, pool: pool, quota: quota, pairing: pairing, hairpin: hairpin)
         }
         self.workers = workers
         for (i, worker) in workers.enumerated() {
@@ -195,7 +197,7 @@ public final class RelayServer: @unchecked Sendable {
                 "allocations": "\(allocations)", "from_clients": "\(s.packetsFromClients)",
                 "to_peers": "\(s.packetsToPeers)", "from_peers": "\(s.packetsFromPeers)",
                 "to_clients": "\(s.packetsToClients)", "dropped": "\(s.dropped)", "malformed": "\(s.malformed)",
-                "requests": "\(s.requests)", "error_responses": "\(s.errorResponses)",
+                "requests": "\(s.requests)", "error_responses": "\(s.errorResponses)", "hairpinned": "\(s.hairpinned)",
                 "connections": "\(snap.connections)", "stream_refused": "\(snap.streamRefused)",
                 "stream_errors": "\(snap.streamFramingErrors + snap.streamOverruns)", "stream_timeouts": "\(snap.streamTimeouts)",
             ])

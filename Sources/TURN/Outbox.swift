@@ -116,6 +116,8 @@ public struct TURNStats: Sendable {
     public var malformed = 0
     public var requests = 0
     public var errorResponses = 0
+    /// Packets for another allocation of this relay, delivered in process.
+    public var hairpinned = 0
 
     public init() {}
 
@@ -131,6 +133,7 @@ public struct TURNStats: Sendable {
         s.malformed += b.malformed
         s.requests += b.requests
         s.errorResponses += b.errorResponses
+        s.hairpinned += b.hairpinned
         return s
     }
 }

@@ -101,4 +101,10 @@ public protocol RelayResources: AnyObject {
     func registerPairing(_ entry: PairingEntry)
     func unregisterPairing(_ entry: PairingEntry)
     func partnerAddresses(device: String, role: Identity.Role) -> Set<TransportAddress>
+    /// The hairpin (DESIGN §4): allocations publish how to reach their clients, keyed by their
+    /// relayed addresses; a packet for one of those is delivered without the kernel round trip.
+    func publishRoute(_ route: HairpinRoute?, for relayed: [TransportAddress])
+    func route(to relayed: TransportAddress) -> HairpinRoute?
+    /// This worker's UDP listener bound to `server`, to send from.
+    func listenerSocket(for server: TransportAddress) -> SocketID?
 }

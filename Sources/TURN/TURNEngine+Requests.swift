@@ -144,6 +144,7 @@ extension TURNEngine {
         if let pairing { resources.registerPairing(pairing) }
         allocations[reply.tuple] = allocation
         for r in relays { byRelaySocket[r.socket] = allocation }
+        publishRoute(allocation)
 
         var b = reply.success()
         for r in relays { b.append(.xorRelayedAddress, xorAddress: r.address) }
@@ -204,6 +205,7 @@ extension TURNEngine {
             allocation.permissions[peer.ip] = now.millis + configuration.permissionLifetime * 1000
             if allocation.pairing != nil { allocation.pairedPeers.insert(peer) }
         }
+        publishRoute(allocation)
         reply.send(reply.success(), key: credential.key, out: out)
     }
 
@@ -227,6 +229,7 @@ extension TURNEngine {
         if allocation.pairing != nil { allocation.pairedPeers.insert(peer) }
         let permissionExpiry = now.millis + configuration.permissionLifetime * 1000
         allocation.permissions[peer.ip] = max(allocation.permissions[peer.ip] ?? 0, permissionExpiry)
+        publishRoute(allocation)
         reply.send(reply.success(), key: credential.key, out: out)
     }
 

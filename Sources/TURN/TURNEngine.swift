@@ -107,6 +107,7 @@ public struct TURNEngine<Resources: RelayResources> {
         else { return drop(malformed: false) }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[4..<(4 + length)])
         allocation.analyzer?.observe(payload, now: now.micros)
+        if hairpin(payload, from: relay.address, to: channel.peer, now: now, out: out) { return }
         sendToPeer(payload, from: relay, to: channel.peer, out: out)
     }
 
@@ -120,6 +121,7 @@ public struct TURNEngine<Resources: RelayResources> {
         else { return drop(malformed: false) }
         let payload = UnsafeRawBufferPointer(rebasing: message[send.data])
         allocation.analyzer?.observe(payload, now: now.micros)
+        if hairpin(payload, from: relay.address, to: send.peer, now: now, out: out) { return }
         sendToPeer(payload, from: relay, to: send.peer, out: out)
     }
 
@@ -150,7 +152,10 @@ public struct TURNEngine<Resources: RelayResources> {
         }
         if now.millis >= nextSweep {
             nextSweep = now.millis + 10_000
-            for allocation in allocations.values { allocation.sweep(now: now.millis) }
+            for allocation in allocations.values {
+                allocation.sweep(now: now.millis)
+                publishRoute(allocation)
+            }
         }
     }
 
@@ -166,6 +171,7 @@ public struct TURNEngine<Resources: RelayResources> {
 
     mutating func delete(_ allocation: Allocation, reason: TURNEvent.DeletionReason, now: TURNTime, out: Outbox) {
         guard allocations.removeValue(forKey: allocation.fiveTuple) != nil else { return }
+        publishRoute(allocation, removed: true)
         for relay in allocation.relays {
             byRelaySocket[relay.socket] = nil
             resources.closeRelay(relay)

@@ -18,6 +18,9 @@ public struct TURNEngineConfiguration: Sendable {
     /// Pairing enforcement (DESIGN §4): allocations need a `robot:<id>` or `app:<id>` identity and
     /// may reach only their partner's relayed or client address; everything else is 403.
     public var pairing = false
+    /// Deliver between two allocations of this relay in process (DESIGN §4) instead of through
+    /// the kernel and back; same bytes to the endpoints either way.
+    public var hairpin = true
     public var authenticator: Authenticator
     public var peerPolicy: PeerPolicy
 

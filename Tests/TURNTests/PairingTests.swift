@@ -74,7 +74,11 @@ struct PairingTests {
         #expect(h.fromPeer([1, 2, 3], sameIP, relay: robotSocket).isEmpty)
         #expect(h.fromClient(TestClient.sendIndication(to: sameIP, data: [1]), clientA).isEmpty)
         #expect(h.fromPeer([1, 2, 3], appRelayed, relay: robotSocket).count == 1)
-        #expect(h.fromClient(TestClient.sendIndication(to: appRelayed, data: [1]), clientA).count == 1)
+        // Robot → app is delivered in process (hairpin) once the app has permitted the robot.
+        #expect(h.fromClient(TestClient.sendIndication(to: appRelayed, data: [1]), clientA).isEmpty)
+        #expect(h.answer(app.createPermission([robotRelayed]), clientB)?.messageClass == .successResponse)
+        let delivered = h.fromClient(TestClient.sendIndication(to: appRelayed, data: [1]), clientA)
+        #expect(delivered.count == 1 && delivered.first?.destination == clientB)
     }
 
     @Test func partnerGoneMeansNoNewPermissions() throws {

@@ -76,6 +76,11 @@ public final class FakeRelayResources: RelayResources {
         Set(pairing.filter { $0.device == device && $0.role == role }.flatMap(\.addresses))
     }
 
+    public private(set) var routes: [TransportAddress: HairpinRoute] = [:]
+    public func publishRoute(_ route: HairpinRoute?, for relayed: [TransportAddress]) { for a in relayed { routes[a] = route } }
+    public func route(to relayed: TransportAddress) -> HairpinRoute? { routes[relayed] }
+    public func listenerSocket(for server: TransportAddress) -> SocketID? { 3 }
+
     public func releaseAllocation(user: String) {
         perUser[user, default: 0] -= 1
         if perUser[user] == 0 { perUser[user] = nil }

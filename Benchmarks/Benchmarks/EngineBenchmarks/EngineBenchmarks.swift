@@ -17,6 +17,9 @@ final class NoSockets: RelayResources {
     func registerPairing(_ entry: PairingEntry) {}
     func unregisterPairing(_ entry: PairingEntry) {}
     func partnerAddresses(device: String, role: Identity.Role) -> Set<TransportAddress> { [] }
+    func publishRoute(_ route: HairpinRoute?, for relayed: [TransportAddress]) {}
+    func route(to relayed: TransportAddress) -> HairpinRoute? { nil }
+    func listenerSocket(for server: TransportAddress) -> SocketID? { nil }
 }
 
 /// An engine with one allocation, a permission and channel 0x4000 bound to `peer`.

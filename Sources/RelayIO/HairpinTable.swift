@@ -1,0 +1,22 @@
+import STUN
+import Synchronization
+import TURN
+
+/// Hairpin routes of every worker's UDP allocations, by relayed address. Written on the control
+/// plane (allocation, permission, channel changes); read per packet only when a client sends to
+/// one of this relay's own relayed addresses.
+public final class HairpinTable: Sendable {
+    private let routes = Mutex<[TransportAddress: HairpinRoute]>([:])
+
+    public init() {}
+
+    public func publish(_ route: HairpinRoute?, for relayed: [TransportAddress]) {
+        routes.withLock { r in for a in relayed { r[a] = route } }
+    }
+
+    public func route(to relayed: TransportAddress) -> HairpinRoute? {
+        routes.withLock { $0[relayed] }
+    }
+
+    public var count: Int { routes.withLock { $0.count } }
+}
