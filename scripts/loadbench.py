@@ -59,7 +59,7 @@ def stop(p):
             p.wait()
 
 
-def start_server(kind, port, binary, workdir):
+def start_server(kind, port, binary, workdir, extra=()):
     if kind == "coturn":
         args = ["turnserver", "-n", "--listening-ip=127.0.0.1", f"--listening-port={port}", "--relay-ip=127.0.0.1",
                 "--min-port=43000", "--max-port=47999", "--lt-cred-mech", "--user=demo:demo", "--realm=bench",
@@ -69,7 +69,7 @@ def start_server(kind, port, binary, workdir):
         args = [binary, "--listen", f"127.0.0.1:{port}", "--relay-address", "127.0.0.1", "--min-port", "43000",
                 "--max-port", "47999", "--user", "demo:demo", "--realm", "bench", "--allow-peer", "127.0.0.0/8",
                 "--channel-range", "rfc5766", "--workers", "1", "--user-quota", "0", "--total-quota", "0",
-                "--stats-interval", "0", "--log-level", "warning"]
+                "--stats-interval", "0", "--log-level", "warning", "--session-log", "none"] + list(extra)
     p = subprocess.Popen(["taskset", "-c", "0"] + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     if p.poll() is not None:
@@ -78,14 +78,16 @@ def start_server(kind, port, binary, workdir):
 
 
 def run_load(kind, binary, shape, sessions, seconds, workdir):
-    """One server under one load; returns its figures."""
+    """One server under one load; returns its figures. Kinds: coturn, av1relay, and
+    av1relay-kernel (hairpin off: allocation to allocation through the kernel)."""
     port = free_port()
     peer_port = free_port()
-    server = start_server(kind, port, binary, workdir)
+    extra = ["--hairpin", "off"] if kind == "av1relay-kernel" else []
+    server = start_server("coturn" if kind == "coturn" else "av1relay", port, binary, workdir, extra)
     peer = subprocess.Popen(["taskset", "-c", "1", "turnutils_peer", "-L", "127.0.0.1", "-p", str(peer_port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
-    length, interval = {"audio": (196, 20), "video": (1196, 4), "idle": (196, 200)}[shape]
+    length, interval = {"audio": (196, 20), "video": (1196, 4), "idle": (196, 200), "hairpin": (196, 20)}[shape]
     base_rss = rss_kib(server.pid)
     messages = int(seconds * 1000 / interval)
     per_process = 50
@@ -99,9 +101,11 @@ def run_load(kind, binary, shape, sessions, seconds, workdir):
         left -= m
         out = tempfile.TemporaryFile(dir=workdir)
         outputs.append(out)
+        # hairpin: uclient -y, sessions send to each other's relayed addresses (the AV1 case).
+        target = ["-y"] if shape == "hairpin" else ["-e", "127.0.0.1", "-r", str(peer_port)]
         clients.append(subprocess.Popen(
-            ["taskset", "-c", "1", "turnutils_uclient", "-c", "-u", "demo", "-w", "demo", "-e", "127.0.0.1",
-             "-r", str(peer_port), "-p", str(port), "-m", str(m), "-n", str(messages), "-l", str(length),
+            ["taskset", "-c", "1", "turnutils_uclient", "-c", "-u", "demo", "-w", "demo"] + target +
+            ["-p", str(port), "-m", str(m), "-n", str(messages), "-l", str(length),
              "-z", str(interval), "127.0.0.1"], stdout=out, stderr=subprocess.STDOUT))
     rss = 0
     deadline = t0 + seconds * 3 + 30
@@ -124,8 +128,9 @@ def run_load(kind, binary, shape, sessions, seconds, workdir):
             sent, received = sent + int(m.group(1)), received + int(m.group(2))
         for m in re.finditer(r"Average round trip delay ([\d.]+) ms", text):
             rtts.append(float(m.group(1)))
-    relayed = sent + received  # each echoed message crosses the relay twice
-    offered = sessions * (1000 / interval) * 2
+    # Peer shape: each echoed message crosses the relay twice. Hairpin: each delivered message once.
+    relayed = received if shape == "hairpin" else sent + received
+    offered = sessions * (1000 / interval) * (1 if shape == "hairpin" else 2)
     return {
         "offered": offered,
         "sent": sent, "received": received, "loss": 100.0 * (sent - received) / sent if sent else 100.0,
@@ -149,9 +154,10 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         for load in args.loads.split(","):
             shape, sessions = load.split(":")
-            results = {"coturn": [], "av1relay": []}
+            kinds = ("coturn", "av1relay", "av1relay-kernel") if shape == "hairpin" else ("coturn", "av1relay")
+            results = {k: [] for k in kinds}
             for _ in range(args.repeat):
-                for kind in ("coturn", "av1relay"):  # interleaved, so drift hits both
+                for kind in kinds:  # interleaved, so drift hits all
                     results[kind].append(run_load(kind, binary, shape, int(sessions), args.seconds, workdir))
             med = {k: {f: statistics.median(r[f] for r in v) for f in v[0]} for k, v in results.items()}
             rows.append((f"{shape} ×{sessions}", med))
@@ -159,7 +165,7 @@ def main():
     print("| load | server | offered pps | relayed msgs | loss | RTT avg | relay CPU s | CPU µs/relayed packet | peak RSS | RSS growth per allocation |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, med in rows:
-        for kind in ("coturn", "av1relay"):
+        for kind in med:
             m = med[kind]
             print(f"| {name} | {kind} | {m['offered']:.0f} | {m['sent'] + m['received']:.0f} | {m['loss']:.2f} % | "
                   f"{m['rtt']:.2f} ms | {m['cpu']:.2f} | {m['us_per_packet']:.2f} | {m['rss_mb']:.1f} MB | "
@@ -169,6 +175,9 @@ def main():
     for name, med in rows:
         a, c = med["av1relay"], med["coturn"]
         print(f"| {name} | {a['us_per_packet'] / c['us_per_packet']:.2f} |")
+        if "av1relay-kernel" in med:
+            k = med["av1relay-kernel"]
+            print(f"| {name}: hairpin on / off | {a['us_per_packet'] / k['us_per_packet']:.2f} |")
 
 
 if __name__ == "__main__":

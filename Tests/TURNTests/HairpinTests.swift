@@ -57,6 +57,33 @@ struct HairpinTests {
         #expect(t.h.fromClient(TestClient.channelData(0x4000, [1]), clientA).isEmpty)
     }
 
+    @Test(arguments: [true, false])
+    func bothPathsGiveTheEndpointTheSameBytes(channel: Bool) throws {
+        var delivered: [[UInt8]] = []
+        for hairpin in [true, false] {
+            let t = try Two(hairpin: hairpin)
+            #expect(t.h.answer(t.robot.channelBind(0x4000, t.appRelayed), clientA)?.messageClass == .successResponse)
+            let appGrant = channel ? t.app.channelBind(0x4007, t.robotRelayed) : t.app.createPermission([t.robotRelayed])
+            #expect(t.h.answer(appGrant, clientB)?.messageClass == .successResponse)
+            var out = t.h.fromClient(TestClient.channelData(0x4000, [5, 6, 7, 8, 9]), clientA)
+            if !hairpin {
+                // The kernel path: the datagram leaves the robot's relay socket and arrives on the app's.
+                let sent = try #require(out.first)
+                #expect(sent.destination == t.appRelayed)
+                out = t.h.fromPeer(sent.bytes, t.robotRelayed, relay: try #require(t.h.relaySocket(for: t.appRelayed)))
+            }
+            let toApp = try #require(out.first)
+            #expect(toApp.destination == clientB)
+            // Data indications carry a fresh transaction id each; compare what the app decodes.
+            delivered.append(
+                channel
+                    ? toApp.bytes
+                    : Array(try #require(toApp.message?.value(.data)))
+                        + (try #require(toApp.message).xorAddress(.xorPeerAddress)?.description.utf8.map { $0 } ?? []))
+        }
+        #expect(delivered[0] == delivered[1])
+    }
+
     @Test func offMeansTheKernelPath() throws {
         let t = try Two(hairpin: false)
         #expect(t.h.answer(t.robot.channelBind(0x4000, t.appRelayed), clientA)?.messageClass == .successResponse)

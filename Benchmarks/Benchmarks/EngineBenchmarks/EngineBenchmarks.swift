@@ -16,7 +16,7 @@ final class NoSockets: RelayResources {
     func releaseAllocation(user: String) {}
     func registerPairing(_ entry: PairingEntry) {}
     func unregisterPairing(_ entry: PairingEntry) {}
-    func partnerAddresses(device: String, role: Identity.Role) -> Set<TransportAddress> { [] }
+    func partnerAddresses(device: String, role: Identity.Role) -> Set<TransportAddress> { [TransportAddress("1.1.1.1:5000")!] }
     func publishRoute(_ route: HairpinRoute?, for relayed: [TransportAddress]) {}
     func route(to relayed: TransportAddress) -> HairpinRoute? { nil }
     func listenerSocket(for server: TransportAddress) -> SocketID? { nil }
@@ -31,19 +31,23 @@ struct Fixture {
     let now = TURNTime(millis: 1_000_000, unixSeconds: 1_800_000_000)
     var relaySocket: SocketID = 0
 
-    init() {
-        let auth = Authenticator(realm: "bench", users: ["u": "p"], secrets: [], nonceLifetimeSeconds: 600, nonceKey: [1, 2, 3])
-        engine = TURNEngine(
-            configuration: TURNEngineConfiguration(realm: "bench", authenticator: auth, peerPolicy: PeerPolicy()), resources: NoSockets())
+    /// `paired`: the allocation belongs to robot:1 with pairing on, so session analytics read
+    /// every packet it relays.
+    init(paired: Bool = false) {
+        let user = paired ? "robot:1" : "u"
+        let auth = Authenticator(realm: "bench", users: [user: "p"], secrets: [], nonceLifetimeSeconds: 600, nonceKey: [1, 2, 3])
+        var configuration = TURNEngineConfiguration(realm: "bench", authenticator: auth, peerPolicy: PeerPolicy())
+        configuration.pairing = paired
+        engine = TURNEngine(configuration: configuration, resources: NoSockets())
         var realm = "", nonce = ""
         func request(_ method: STUNMethod, signed: Bool, _ build: (inout STUNMessageBuilder) -> Void) -> [UInt8] {
             var b = STUNMessageBuilder(method: method, class: .request, transactionID: .random())
             build(&b)
             if signed {
-                b.append(.username, text: "u")
+                b.append(.username, text: user)
                 b.append(.realm, text: realm)
                 b.append(.nonce, text: nonce)
-                b.appendMessageIntegrity(key: PasswordAlgorithm.md5.key(username: "u", realm: realm, password: "p"))
+                b.appendMessageIntegrity(key: PasswordAlgorithm.md5.key(username: user, realm: realm, password: "p"))
             }
             return b.bytes
         }
@@ -78,6 +82,22 @@ let benchmarks: @Sendable () -> Void = {
         let packet = [0x40, 0x00, 0x00, 0xC8] + [UInt8](repeating: 0x80, count: 200)
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
+            packet.withUnsafeBytes { f.engine.handleClientPacket($0, tuple: f.tuple, socket: 3, now: f.now, out: f.out) }
+            f.out.removeAll()
+        }
+    }
+
+    Benchmark(
+        "ChannelData client → peer (200 B SRTP) with session analytics",
+        configuration: .init(thresholds: [.mallocCountTotal: .init(absolute: [.p100: 0])])
+    ) { benchmark in
+        var f = Fixture(paired: true)
+        // An SRTP-shaped payload: RTP header in the clear, sequence number advancing.
+        var packet = [0x40, 0x00, 0x00, 0xC8, 0x80, 0x6F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 42] + [UInt8](repeating: 0x80, count: 188)
+        benchmark.startMeasurement()
+        for i in benchmark.scaledIterations {
+            packet[6] = UInt8(truncatingIfNeeded: i >> 8)
+            packet[7] = UInt8(truncatingIfNeeded: i)
             packet.withUnsafeBytes { f.engine.handleClientPacket($0, tuple: f.tuple, socket: 3, now: f.now, out: f.out) }
             f.out.removeAll()
         }
