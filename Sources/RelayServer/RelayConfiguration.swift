@@ -118,6 +118,11 @@ extension RelayConfiguration {
         return v
     }
 
+    static func onOff(_ key: String, _ text: String) throws(Invalid) -> Bool {
+        guard text == "on" || text == "off" else { throw Invalid(key: key, reason: "'\(text)' is not on or off") }
+        return text == "on"
+    }
+
     static let options: [Option] = [
         Option(
             key: "listen", value: "ADDR:PORT", help: "UDP address to serve on; 'none' for no UDP (default 127.0.0.1:3478)", repeatable: true
@@ -204,16 +209,14 @@ extension RelayConfiguration {
             help: "deliver between allocations of this relay in process, not through the kernel (default on)"
         ) {
             c, v throws(Invalid) in
-            guard v == "on" || v == "off" else { throw Invalid(key: "hairpin", reason: "'\(v)' is not on or off") }
-            c.hairpin = v == "on"
+            c.hairpin = try onOff("hairpin", v)
         },
         Option(
             key: "pairing", value: "on|off",
             help: "robot:<id>/app:<id> credentials may reach only their partner; others get 403 (default off)"
         ) {
             c, v throws(Invalid) in
-            guard v == "on" || v == "off" else { throw Invalid(key: "pairing", reason: "'\(v)' is not on or off") }
-            c.pairing = v == "on"
+            c.pairing = try onOff("pairing", v)
         },
         Option(
             key: "session-log", value: "FILE",
@@ -225,8 +228,7 @@ extension RelayConfiguration {
         },
         Option(key: "session-stdout", value: "on|off", help: "also write session records to standard output (default off)") {
             c, v throws(Invalid) in
-            guard v == "on" || v == "off" else { throw Invalid(key: "session-stdout", reason: "'\(v)' is not on or off") }
-            c.sessionStdout = v == "on"
+            c.sessionStdout = try onOff("session-stdout", v)
         },
         Option(key: "session-interim", value: "SECONDS", help: "seconds between interim records of a live session (default 30)") {
             c, v throws(Invalid) in c.sessionInterim = try number("session-interim", v, 1...86_400)
