@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <openssl/err.h>
 
 #define AV1_MAX_BATCH 64
 
@@ -178,6 +179,11 @@ int av1_disable_core_dumps(void) {
     return 0;
 }
 
+static const char *reason(void) {
+    const char *r = ERR_reason_error_string(ERR_get_error());
+    return r ? r : "not a PEM file of the right kind";
+}
+
 static int hmac(const EVP_MD *md, const void *key, size_t key_len, const void *data, size_t len, uint8_t *out) {
     unsigned int out_len = 0;
     if (!HMAC(md, key, (int)key_len, data, len, out, &out_len)) return -1;
@@ -222,18 +228,25 @@ int64_t av1_monotonic_ms(void) {
 #include <stdio.h>
 
 av1_tls_ctx *av1_tls_server_ctx(const char *cert_path, const char *key_path, char *err, size_t err_len) {
+    const char *paths[2] = {cert_path, key_path};
+    for (int i = 0; i < 2; i++) {
+        if (access(paths[i], R_OK) != 0) {
+            snprintf(err, err_len, "cannot read %s: %s", paths[i], strerror(errno));
+            return NULL;
+        }
+    }
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) { snprintf(err, err_len, "cannot create a TLS context"); return NULL; }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1) {
-        snprintf(err, err_len, "cannot load certificate %s: %s", cert_path, ERR_reason_error_string(ERR_get_error()));
+        snprintf(err, err_len, "cannot load certificate %s: %s", cert_path, reason());
         SSL_CTX_free(ctx);
         return NULL;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1) {
-        snprintf(err, err_len, "cannot load key %s: %s", key_path, ERR_reason_error_string(ERR_get_error()));
+        snprintf(err, err_len, "cannot load key %s: %s", key_path, reason());
         SSL_CTX_free(ctx);
         return NULL;
     }
