@@ -205,6 +205,12 @@ public final class Endpoint {
                 if Self.now() >= min(nextAudio, nextCheck) { break }
             }
         }
+        // No new media: let what impairment still holds go out, and what is in flight arrive.
+        let grace = Self.now() + 0.3 + (config.impairment.delayMillis + config.impairment.jitterMillis) / 1000
+        while Self.now() < grace {
+            flushDelayed(now: Self.now())
+            if let m = try connection.receive(timeoutMillis: 10) { handle(m) }
+        }
     }
 
     // MARK: Sending
@@ -218,8 +224,11 @@ public final class Endpoint {
                 continue
             }
             if media && (config.impairment.delayMillis > 0 || config.impairment.jitterMillis > 0) {
+                // Delay plus a random extra up to the jitter, in order: a jittery link that does not
+                // reorder (a receiver's loss figures then mean loss, not reordering).
                 let extra = config.impairment.delayMillis + Double.random(in: 0...max(0, config.impairment.jitterMillis), using: &rng)
-                delayed.append((Self.now() + extra / 1000, d))
+                let due = max(Self.now() + extra / 1000, delayed.last?.due ?? 0)
+                delayed.append((due, d))
                 continue
             }
             try? connection.send(turn.wrap(d))

@@ -83,6 +83,16 @@ struct AV1SimTests {
         #expect(r.robot.impairedDrops + r.app.impairedDrops > 0)
     }
 
+    @Test func addedDelayAndJitterShowAtTheReceiver() throws {
+        let relay = try Relay()
+        let (status, report, text) = try Self.pair(relay, transport: "udp", extra: ["--delay", "40", "--jitter", "20"])
+        #expect(status == 0, "\(text)")
+        let audio = try #require(report?.app.audioReceived)
+        let p50 = try #require(audio.delayMillis.p50)
+        #expect(p50 >= 40 && p50 < 100, "one-way delay p50 \(p50) ms")
+        #expect(audio.jitterMillis > 2, "jitter \(audio.jitterMillis) ms")  // 0-20 ms of random extra delay
+    }
+
     @Test func robotAndAppAsSeparateProcesses() throws {
         let relay = try Relay()
         let exchange = "\(relay.dir)/exchange"
