@@ -101,6 +101,10 @@ public final class Endpoint {
     var audioIn = StreamStats(clockRate: 48_000)
     var videoIn = StreamStats(clockRate: 90_000)
     var delayed: [(due: Double, bytes: [UInt8])] = []
+    /// PLI (RFC 4585 §6.3.1): the app asks for a keyframe after a video frame was lost or failed
+    /// to decode; the robot encodes the next frame as one.
+    var keyframeRequested = false
+    var lastPLI = 0.0
     var rng = SystemRandomNumberGenerator()
 
     public init(_ config: EndpointConfiguration, exchange: PeerExchange) {
@@ -281,7 +285,8 @@ public final class Endpoint {
         guard let srtp = srtpOut, let encoder = vp8Encoder else { return }
         let picture = Synthetic.picture(frame: videoFrame, width: config.width, height: config.height)
         let ts = UInt32(truncatingIfNeeded: videoFrame * 90_000 / config.fps)
-        let keyframe = videoFrame % (config.fps * 2) == 0
+        let keyframe = videoFrame % (config.fps * 2) == 0 || keyframeRequested
+        keyframeRequested = false
         videoFrame += 1
         guard let frame = encoder.encode(picture, pts: Int64(videoFrame), forceKeyframe: keyframe) else { return }
         report.videoFramesSent += 1
@@ -350,6 +355,27 @@ public final class Endpoint {
         guard let protected = srtp.protect(compound, rtcp: true) else { return }
         report.rtcpSent += 1
         send([protected])
+    }
+
+    /// Sends a PLI for the robot's video, at most every 200 ms.
+    func requestKeyframe(now: Double) {
+        guard let srtp = srtpOut, now - lastPLI >= 0.2, remoteVideoSSRC != 0 else { return }
+        lastPLI = now
+        // RTCP requires a compound starting with a report: an empty receiver report, then the PLI.
+        let packet = [0x80, 201, 0, 1] + bytes32(audioSSRC) + [0x81, 206, 0, 2] + bytes32(audioSSRC) + bytes32(remoteVideoSSRC)
+        guard let protected = srtp.protect(packet, rtcp: true) else { return }
+        report.keyframeRequestsSent += 1
+        send([protected])
+    }
+
+    /// Whether a compound RTCP packet holds a PLI (payload-specific feedback, FMT 1).
+    static func containsPLI(_ rtcp: [UInt8]) -> Bool {
+        var at = 0
+        while at + 4 <= rtcp.count {
+            if rtcp[at + 1] == 206 && rtcp[at] & 0x1F == 1 { return true }
+            at += 4 + 4 * (Int(rtcp[at + 2]) << 8 | Int(rtcp[at + 3]))
+        }
+        return false
     }
 
     func refresh() throws {
@@ -427,6 +453,10 @@ public final class Endpoint {
         guard let plain = srtp.unprotect(datagram, rtcp: rtcp) else { return report.srtpUnprotectFailures += 1 }
         if rtcp {
             report.rtcpReceived += 1
+            if Self.containsPLI(plain) {
+                report.keyframeRequestsReceived += 1
+                keyframeRequested = true
+            }
             return
         }
         guard let p = RTPPacket(plain) else { return }
@@ -439,14 +469,17 @@ public final class Endpoint {
             audioIn.framesComplete += 1
             if opus.decode(p.payload) != nil { audioIn.framesDecoded += 1 } else { audioIn.decodeErrors += 1 }
         case 96:
+            let gap = videoIn.packets > 0 && p.sequence != UInt16(truncatingIfNeeded: videoIn.highestExtended) &+ 1
             remoteVideoSSRC = p.ssrc
             videoIn.record(sequence: p.sequence, timestamp: p.timestamp, arrival: now, delayMillis: delay, size: datagram.count)
+            if gap { requestKeyframe(now: now) }
             if let frame = depacketizer.push(p), let decoder = vp8Decoder {
                 videoIn.framesComplete += 1
                 do {
                     if try decoder.decode(frame) != nil { videoIn.framesDecoded += 1 }
                 } catch {
                     videoIn.decodeErrors += 1
+                    requestKeyframe(now: now)
                 }
             }
         case 110:

@@ -165,9 +165,9 @@ func startPair(device: String) -> () -> PairReport {
         thread.stackSize = 8 << 20
         thread.start()
     }
-    let impaired = impairment.loss > 0
+    let loss = impairment.loss
     let min = minimum
-    return { PairReport(robot: boxes.0.wait(), app: boxes.1.wait(), minimumDelivered: min, impaired: impaired) }
+    return { PairReport(robot: boxes.0.wait(), app: boxes.1.wait(), minimumDelivered: min, loss: loss) }
 }
 
 switch command {
