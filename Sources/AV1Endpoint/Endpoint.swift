@@ -504,7 +504,7 @@ struct EndpointError: Error, CustomStringConvertible {
 
 func randomToken(_ n: Int) -> String {
     let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-    return String((0..<n).map { _ in alphabet.randomElement()! })
+    return String((0..<n).map { _ in alphabet[Int.random(in: 0..<alphabet.count)] })
 }
 
 func bytes32(_ v: UInt32) -> [UInt8] {

@@ -343,3 +343,5 @@ int64_t av1_monotonic_us(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+struct sockaddr_storage *av1_datagram_addr(av1_datagram *d) { return &d->addr; }

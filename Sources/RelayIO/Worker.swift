@@ -92,9 +92,10 @@ public final class Worker: @unchecked Sendable {
             _ = av1_exclude_from_dump(buffer.baseAddress, buffer.count)
         }
         _ = av1_exclude_from_dump(outbox.storage.baseAddress, outbox.storage.count & ~4095)
+        guard let receiveBase = recvBuffers.baseAddress else { preconditionFailure("an allocation of a nonzero size has an address") }
         for i in 0..<Worker.batch {
             recvSlots[i] = av1_datagram()
-            recvSlots[i].buffer = recvBuffers.baseAddress!.advanced(by: i * Worker.slotSize).assumingMemoryBound(to: UInt8.self)
+            recvSlots[i].buffer = receiveBase.advanced(by: i * Worker.slotSize).assumingMemoryBound(to: UInt8.self)
             recvSlots[i].capacity = UInt32(Worker.slotSize)
         }
         sendSlots.initialize(repeating: av1_datagram(), count: Worker.sendCapacity)
@@ -157,7 +158,8 @@ public final class Worker: @unchecked Sendable {
             done.signal()
         }
         done.wait()
-        return box.withLock { $0! }
+        guard let value = box.withLock({ $0 }) else { preconditionFailure("the worker answered without a value") }
+        return value
     }
 
     /// Queues `body` for the worker's thread.
@@ -251,11 +253,9 @@ public final class Worker: @unchecked Sendable {
 
     // MARK: Packet in → packet out
 
-    static let addrOffset = MemoryLayout<av1_datagram>.offset(of: \av1_datagram.addr)!
-
     @inline(__always)
     func address(of slot: UnsafeMutablePointer<av1_datagram>) -> UnsafeMutablePointer<sockaddr_storage> {
-        UnsafeMutableRawPointer(slot).advanced(by: Worker.addrOffset).assumingMemoryBound(to: sockaddr_storage.self)
+        av1_datagram_addr(slot)
     }
 
     func drain(listener fd: Int32) {
@@ -301,7 +301,7 @@ public final class Worker: @unchecked Sendable {
     func flush() {
         let datagrams = outbox.datagrams
         if datagrams.isEmpty && outbox.events.isEmpty && outbox.legs.isEmpty { return }
-        let base = outbox.storage.baseAddress!
+        guard let base = outbox.storage.baseAddress else { return }
         var i = 0
         while i < datagrams.count {
             let socket = datagrams[i].socket

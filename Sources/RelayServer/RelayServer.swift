@@ -154,7 +154,10 @@ public final class RelayServer: @unchecked Sendable {
         logger.info(
             "av1relay serving",
             metadata: [
-                "udp": "\(udpAddresses.count)", "tcp": "\(tcpAddresses.count)", "tls": "\(tlsAddresses.count)",
+                // The relay's own bound addresses (never a client's): with port 0, where it landed.
+                "udp": "\(udpAddresses.map(\.description).joined(separator: ","))",
+                "tcp": "\(tcpAddresses.map(\.description).joined(separator: ","))",
+                "tls": "\(tlsAddresses.map(\.description).joined(separator: ","))",
                 "workers": "\(workers.count)",
                 "relay_ports": "\(configuration.minPort)-\(configuration.maxPort)",
                 "static_users": "\(configuration.users.count)", "rest_secrets": "\(configuration.authSecrets.count)",

@@ -30,8 +30,8 @@ public enum STUNDataPath {
     ) -> Int {
         out.storeBigEndian(channel, at: 0)
         out.storeBigEndian(UInt16(truncatingIfNeeded: payload.count), at: 2)
-        if let base = payload.baseAddress, payload.count > 0 {
-            (out.baseAddress! + 4).copyMemory(from: base, byteCount: payload.count)
+        if let base = payload.baseAddress, let destination = out.baseAddress, payload.count > 0 {
+            (destination + 4).copyMemory(from: base, byteCount: payload.count)
         }
         let size = channelDataSize(payload: payload.count, padded: padded)
         for i in (4 + payload.count)..<size { out[i] = 0 }
@@ -64,8 +64,8 @@ public enum STUNDataPath {
         out.storeBigEndian(STUNAttributeType.data.rawValue, at: at)
         out.storeBigEndian(UInt16(truncatingIfNeeded: payload.count), at: at + 2)
         at += 4
-        if let base = payload.baseAddress, payload.count > 0 {
-            (out.baseAddress! + at).copyMemory(from: base, byteCount: payload.count)
+        if let base = payload.baseAddress, let destination = out.baseAddress, payload.count > 0 {
+            (destination + at).copyMemory(from: base, byteCount: payload.count)
         }
         for i in (at + payload.count)..<size { out[i] = 0 }
         return size

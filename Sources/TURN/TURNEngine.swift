@@ -128,8 +128,8 @@ public struct TURNEngine<Resources: RelayResources> {
     @inline(__always)
     mutating func sendToPeer(_ payload: UnsafeRawBufferPointer, from relay: RelayEndpoint, to peer: TransportAddress, out: Outbox) {
         out.write(socket: relay.socket, to: peer, maxLength: payload.count) {
-            if let base = payload.baseAddress, payload.count > 0 {
-                $0.baseAddress!.copyMemory(from: base, byteCount: payload.count)
+            if let base = payload.baseAddress, let destination = $0.baseAddress, payload.count > 0 {
+                destination.copyMemory(from: base, byteCount: payload.count)
             }
             return payload.count
         }

@@ -21,7 +21,8 @@ final class ReportBox: Sendable {
 
     func wait() -> EndpointReport {
         done.wait()
-        return report.withLock { $0! }
+        guard let r = report.withLock({ $0 }) else { preconditionFailure("the endpoint thread set no report") }
+        return r
     }
 }
 

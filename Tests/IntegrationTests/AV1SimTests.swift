@@ -12,6 +12,7 @@ struct AV1SimTests {
     final class Relay {
         let child: Child
         let udp: UInt16
+        let tcp: UInt16
         let tls: UInt16
         let dir: String
 
@@ -19,13 +20,14 @@ struct AV1SimTests {
             dir = NSTemporaryDirectory() + "av1sim-tests-\(getpid())"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try StreamInteropTests.makeCertificate(dir, "relay", cn: "relay.test")
-            udp = try freeUDPPort()
-            tls = try freeUDPPort()
             child = try Interop.relay([
-                "--listen", "127.0.0.1:\(udp)", "--tcp-listen", "127.0.0.1:\(udp)", "--tls-listen", "127.0.0.1:\(tls)",
+                "--listen", "127.0.0.1:0", "--tcp-listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0",
                 "--tls-cert", "\(dir)/relay-cert.pem", "--tls-key", "\(dir)/relay-key.pem", "--auth-secret", "sim-secret",
                 "--allow-peer", "127.0.0.0/8", "--min-port", "43000", "--max-port", "43999",
             ])
+            udp = try Interop.port(child, "udp")
+            tcp = try Interop.port(child, "tcp")
+            tls = try Interop.port(child, "tls")
         }
 
         deinit {
@@ -36,7 +38,7 @@ struct AV1SimTests {
 
     static func pair(_ relay: Relay, transport: String, extra: [String] = [], seconds: Int = 3) throws -> (Int32?, PairReport?, String) {
         let json = "\(relay.dir)/pair-\(transport)-\(UInt32.random(in: 0...UInt32.max)).json"
-        let port = transport == "tls" ? relay.tls : relay.udp
+        let port = transport == "tls" ? relay.tls : transport == "tcp" ? relay.tcp : relay.udp
         let p = try Child(
             Binaries.av1sim,
             [
@@ -138,7 +140,7 @@ struct AV1SimTests {
             [
                 "-n", "--listening-ip=127.0.0.1", "--listening-port=\(port)", "--relay-ip=127.0.0.1", "--min-port=45000",
                 "--max-port=45999", "--use-auth-secret", "--static-auth-secret=sim-secret", "--realm=coturn.test",
-                "--allow-loopback-peers", "--no-tls", "--no-dtls", "--no-cli", "--log-file=\(dir)/coturn.log",
+                "--allow-loopback-peers", "--no-tcp", "--no-tls", "--no-dtls", "--no-cli", "--log-file=\(dir)/coturn.log",
                 "--pidfile=\(dir)/coturn.pid",
             ])
         defer { coturn.stop() }

@@ -143,19 +143,17 @@ struct StreamInteropTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Self.makeCertificate(dir, "relay", cn: "relay.test")
-        let port = try freeUDPPort()
-        let tlsPort = try freeUDPPort()
         let peerPort = try freeUDPPort()
         let relay = try Interop.relay([
-            "--listen", "none", "--tcp-listen", "127.0.0.1:\(port)", "--tls-listen", "127.0.0.1:\(tlsPort)",
+            "--listen", "none", "--tcp-listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0",
             "--tls-cert", "\(dir)/relay-cert.pem", "--tls-key", "\(dir)/relay-key.pem", "--user", "demo:demo",
             "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766", "--min-port", "42000", "--max-port", "42999",
         ])
         defer { relay.stop() }
+        let port = try Interop.port(relay, tls ? "tls" : "tcp")
         let peer = try Interop.echoPeer(port: peerPort)
         defer { peer.stop() }
-        let client = try Interop.uclient(
-            mode + ["-u", "demo", "-w", "demo"], port: tls ? tlsPort : port, peerPort: peerPort, messages: 60, clients: 5)
+        let client = try Interop.uclient(mode + ["-u", "demo", "-w", "demo"], port: port, peerPort: peerPort, messages: 60, clients: 5)
         #expect(client.wait(seconds: 60) != nil)
         let summary = CoturnInteropTests.Summary(client.text)
         #expect(summary.sent == 300, "\(mode): \(client.text.suffix(1500))")
@@ -171,14 +169,14 @@ struct StreamInteropTests {
         let fm = FileManager.default
         try fm.copyItem(atPath: "\(dir)/old-cert.pem", toPath: "\(dir)/cert.pem")
         try fm.copyItem(atPath: "\(dir)/old-key.pem", toPath: "\(dir)/key.pem")
-        let tlsPort = try freeUDPPort()
         let peerPort = try freeUDPPort()
         let relay = try Interop.relay([
-            "--listen", "none", "--tcp-listen", "none", "--tls-listen", "127.0.0.1:\(tlsPort)", "--tls-cert", "\(dir)/cert.pem",
+            "--listen", "none", "--tcp-listen", "none", "--tls-listen", "127.0.0.1:0", "--tls-cert", "\(dir)/cert.pem",
             "--tls-key", "\(dir)/key.pem", "--user", "demo:demo", "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766",
             "--min-port", "42000", "--max-port", "42999",
         ])
         defer { relay.stop() }
+        let tlsPort = try Interop.port(relay, "tls")
         #expect(try Self.servedCN(tlsPort).contains("old.relay.test"))
         let peer = try Interop.echoPeer(port: peerPort)
         defer { peer.stop() }

@@ -159,6 +159,22 @@ enum Interop {
         return relay
     }
 
+    /// The ports a relay started with port 0 bound, from its "serving" line (`udp=127.0.0.1:4711`).
+    static func ports(_ relay: Child, _ transport: String) -> [UInt16] {
+        guard let line = relay.text.split(separator: "\n").first(where: { $0.contains("av1relay serving") }),
+            let field = line.split(separator: " ").first(where: { $0.hasPrefix("\(transport)=") })
+        else { return [] }
+        return field.dropFirst(transport.count + 1).split(separator: ",").compactMap {
+            $0.split(separator: ":").last.flatMap { UInt16($0) }
+        }
+    }
+
+    /// The first port bound for `transport`; throws if there is none.
+    static func port(_ relay: Child, _ transport: String) throws -> UInt16 {
+        guard let p = ports(relay, transport).first else { throw TestError("no \(transport) port in: \(relay.text)") }
+        return p
+    }
+
     /// `turnutils_peer` echoing UDP on 127.0.0.1:`port`.
     static func echoPeer(port: UInt16) throws -> Child {
         let peer = try Child(try Binaries.coturnTool("turnutils_peer"), ["-L", "127.0.0.1", "-p", "\(port)"])

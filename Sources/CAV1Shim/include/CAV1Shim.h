@@ -16,6 +16,9 @@ typedef struct av1_datagram {
     struct sockaddr_storage addr;
 } av1_datagram;
 
+/// The address field of a slot.
+struct sockaddr_storage *av1_datagram_addr(av1_datagram *d);
+
 /// Receives up to `count` datagrams with one recvmmsg(2). Returns the number received,
 /// 0 when the socket has nothing (EAGAIN), or -errno.
 int av1_recv_batch(int fd, av1_datagram *slots, int count);
