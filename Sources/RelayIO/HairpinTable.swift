@@ -14,8 +14,9 @@ public final class HairpinTable: Sendable {
         routes.withLock { r in for a in relayed { r[a] = route } }
     }
 
-    public func route(to relayed: TransportAddress) -> HairpinRoute? {
-        routes.withLock { $0[relayed] }
+    /// Decided under the lock: the route itself never leaves it, so a packet copies nothing.
+    public func delivery(to relayed: TransportAddress, from source: TransportAddress, now: Int64) -> HairpinDelivery {
+        routes.withLock { $0[relayed]?.delivery(from: source, now: now) ?? .notOurs }
     }
 
     public var count: Int { routes.withLock { $0.count } }

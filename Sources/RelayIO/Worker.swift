@@ -421,6 +421,8 @@ final class WorkerResources: RelayResources {
     func unregisterPairing(_ entry: PairingEntry) { pairing.unregister(entry) }
     func partnerAddresses(device: String, role: Identity.Role) -> Set<TransportAddress> { pairing.addresses(device: device, role: role) }
     func publishRoute(_ route: HairpinRoute?, for relayed: [TransportAddress]) { hairpin.publish(route, for: relayed) }
-    func route(to relayed: TransportAddress) -> HairpinRoute? { hairpin.route(to: relayed) }
+    func hairpinDelivery(to relayed: TransportAddress, from source: TransportAddress, now: Int64) -> HairpinDelivery {
+        hairpin.delivery(to: relayed, from: source, now: now)
+    }
     func listenerSocket(for server: TransportAddress) -> SocketID? { worker?.udpListeners.first { $0.address == server }?.fd }
 }

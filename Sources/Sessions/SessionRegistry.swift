@@ -70,9 +70,8 @@ public final class SessionRegistry: Sendable {
     public func tick(now: Int64, unix: Double, shutdown: Bool = false) -> [SessionRecord] {
         state.withLock { s in
             var records: [SessionRecord] = []
-            let devices = Set(s.legs.values.map(\.device))
-            for device in devices {
-                let legs = s.legs.values.filter { $0.device == device }
+            // One pass over the legs, not one per device: this runs every second under the lock.
+            for (device, legs) in Dictionary(grouping: s.legs.values, by: \.device) {
                 let live = legs.filter { $0.ended == nil }
                 let liveRobot = live.contains { $0.role == .robot }
                 let liveApp = live.contains { $0.role == .app }

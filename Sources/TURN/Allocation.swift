@@ -79,12 +79,16 @@ public final class Allocation {
 
     /// Drops expired permissions, and channel bindings five minutes after they expired
     /// (RFC 8656 §12: a number or peer may not be rebound to another until then).
-    func sweep(now: Int64) {
-        permissions = permissions.filter { $0.value > now }
+    /// Returns whether anything was dropped.
+    @discardableResult
+    func sweep(now: Int64) -> Bool {
+        let before = permissions.count + channelsByNumber.count
+        if permissions.values.contains(where: { $0 <= now }) { permissions = permissions.filter { $0.value > now } }
         let stale = channelsByNumber.filter { $0.value.expiry + TURNEngineConfiguration.channelQuarantineMillis <= now }
         for (number, channel) in stale {
             channelsByNumber[number] = nil
             channelsByPeer[channel.peer] = nil
         }
+        return permissions.count + channelsByNumber.count != before
     }
 }

@@ -12,11 +12,24 @@ public struct HairpinRoute: Sendable {
     /// Under pairing, the exact partner addresses allowed.
     public var pairedPeers: Set<TransportAddress>?
 
-    /// Whether the allocation accepts data from `peer` now (as its own relay socket would).
-    func accepts(_ peer: TransportAddress, now: Int64) -> Bool {
-        guard let e = permissions[peer.ip], e > now else { return false }
-        return pairedPeers?.contains(peer) ?? true
+    /// What the allocation does with a datagram from `source` now, as its own relay socket would:
+    /// refuse it, or hand it to its client on a channel (if one is bound) or as a Data indication.
+    /// Decided where the route is kept, so a packet costs a lookup, not a copy of the route.
+    public func delivery(from source: TransportAddress, now: Int64) -> HairpinDelivery {
+        guard let e = permissions[source.ip], e > now, pairedPeers?.contains(source) ?? true else { return .refused }
+        let channel = channels[source].flatMap { $0.expiry > now ? $0.number : nil }
+        return .deliver(client: client, server: server, channel: channel)
     }
+}
+
+/// The outcome of sending to one of this relay's own relayed addresses.
+public enum HairpinDelivery: Sendable {
+    /// Not a relayed address of a UDP allocation here: send it the ordinary way.
+    case notOurs
+    /// That allocation would drop it (no permission, or not its partner).
+    case refused
+    /// Give it to that allocation's client, from a listener on `server`.
+    case deliver(client: TransportAddress, server: TransportAddress, channel: UInt16?)
 }
 
 extension Allocation {
@@ -39,37 +52,27 @@ extension TURNEngine {
     }
 
     /// Delivers a payload addressed to one of this relay's relayed addresses straight to that
-    /// allocation's client, as ChannelData or a Data indication from `source`, exactly as if it
-    /// had come through the kernel to that relay socket. Returns false when the destination is not
-    /// ours (or is a stream client), so the caller sends it the ordinary way.
+    /// allocation's client, exactly as if it had come through the kernel to that relay socket.
+    /// Returns false when the destination is not ours (or is a stream client), so the caller sends
+    /// it the ordinary way.
     mutating func hairpin(
         _ payload: UnsafeRawBufferPointer, from source: TransportAddress, to peer: TransportAddress, now: TURNTime, out: Outbox
     )
         -> Bool
     {
-        guard configuration.hairpin, configuration.peerPolicy.ownAddresses.contains(peer.ip), let route = resources.route(to: peer),
-            let socket = resources.listenerSocket(for: route.server)
-        else { return false }
-        stats.hairpinned += 1
-        guard route.accepts(source, now: now.millis) else {
+        guard configuration.hairpin, configuration.peerPolicy.ownAddresses.contains(peer.ip) else { return false }
+        switch resources.hairpinDelivery(to: peer, from: source, now: now.millis) {
+        case .notOurs:
+            return false
+        case .refused:
+            stats.hairpinned += 1
             drop(malformed: false)  // its relay socket would have dropped it too
             return true
+        case .deliver(let client, let server, let channel):
+            guard let socket = resources.listenerSocket(for: server) else { return false }
+            stats.hairpinned += 1
+            deliverToClient(payload, from: source, channel: channel, socket: socket, client: client, padded: false, out: out)
+            return true
         }
-        if let channel = route.channels[source], channel.expiry > now.millis {
-            let size = STUNDataPath.channelDataSize(payload: payload.count, padded: false)
-            out.write(socket: socket, to: route.client, maxLength: size) {
-                STUNDataPath.writeChannelData(into: $0, channel: channel.number, payload: payload, padded: false)
-            }
-        } else {
-            indicationID.lo &+= 1
-            let tid = indicationID
-            let size = STUNDataPath.dataIndicationSize(peer: source.family, payload: payload.count)
-            out.write(socket: socket, to: route.client, maxLength: size) {
-                STUNDataPath.writeDataIndication(into: $0, transactionID: tid, peer: source, payload: payload)
-            }
-        }
-        stats.packetsToClients += 1
-        stats.bytesToClients += payload.count
-        return true
     }
 }

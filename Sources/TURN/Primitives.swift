@@ -104,7 +104,8 @@ public protocol RelayResources: AnyObject {
     /// The hairpin (DESIGN §4): allocations publish how to reach their clients, keyed by their
     /// relayed addresses; a packet for one of those is delivered without the kernel round trip.
     func publishRoute(_ route: HairpinRoute?, for relayed: [TransportAddress])
-    func route(to relayed: TransportAddress) -> HairpinRoute?
+    /// What the allocation at `relayed` does with a datagram from `source` (`HairpinRoute.delivery`).
+    func hairpinDelivery(to relayed: TransportAddress, from source: TransportAddress, now: Int64) -> HairpinDelivery
     /// This worker's UDP listener bound to `server`, to send from.
     func listenerSocket(for server: TransportAddress) -> SocketID?
 }

@@ -75,27 +75,38 @@ public struct TURNEngine<Resources: RelayResources> {
         guard let allocation = byRelaySocket[relaySocket], allocation.mayExchange(with: peer, now: now.millis) else {
             return drop(malformed: false)
         }
-        let client = allocation.fiveTuple
-        if let number = allocation.channelsByPeer[peer], let channel = allocation.channelsByNumber[number],
-            channel.expiry > now.millis
-        {
-            let padded = client.transport.isStream
-            let size = STUNDataPath.channelDataSize(payload: bytes.count, padded: padded)
-            guard bytes.count <= 0xFFFF else { return drop(malformed: false) }
-            out.write(socket: allocation.clientSocket, to: client.client, maxLength: size) {
-                STUNDataPath.writeChannelData(into: $0, channel: number, payload: bytes, padded: padded)
+        var channel: UInt16?
+        if let number = allocation.channelsByPeer[peer], let bound = allocation.channelsByNumber[number], bound.expiry > now.millis {
+            channel = number
+        }
+        deliverToClient(
+            bytes, from: peer, channel: channel, socket: allocation.clientSocket, client: allocation.fiveTuple.client,
+            padded: allocation.fiveTuple.transport.isStream, out: out)
+    }
+
+    /// A peer's datagram to a client (RFC 8656 §11.3, §12.6): ChannelData on a bound channel,
+    /// otherwise a Data indication naming the peer. Both the relay sockets and the hairpin end here.
+    mutating func deliverToClient(
+        _ payload: UnsafeRawBufferPointer, from peer: TransportAddress, channel: UInt16?, socket: SocketID, client: TransportAddress,
+        padded: Bool, out: Outbox
+    ) {
+        if let channel {
+            guard payload.count <= 0xFFFF else { return drop(malformed: false) }
+            let size = STUNDataPath.channelDataSize(payload: payload.count, padded: padded)
+            out.write(socket: socket, to: client, maxLength: size) {
+                STUNDataPath.writeChannelData(into: $0, channel: channel, payload: payload, padded: padded)
             }
         } else {
-            let size = STUNDataPath.dataIndicationSize(peer: peer.family, payload: bytes.count)
+            let size = STUNDataPath.dataIndicationSize(peer: peer.family, payload: payload.count)
             guard size - STUNHeader.size <= 0xFFFF else { return drop(malformed: false) }
             indicationID.lo &+= 1
             let tid = indicationID
-            out.write(socket: allocation.clientSocket, to: client.client, maxLength: size) {
-                STUNDataPath.writeDataIndication(into: $0, transactionID: tid, peer: peer, payload: bytes)
+            out.write(socket: socket, to: client, maxLength: size) {
+                STUNDataPath.writeDataIndication(into: $0, transactionID: tid, peer: peer, payload: payload)
             }
         }
         stats.packetsToClients += 1
-        stats.bytesToClients += bytes.count
+        stats.bytesToClients += payload.count
     }
 
     /// ChannelData from a client (RFC 8656 §12.5): forward the payload to the bound peer.
@@ -152,8 +163,7 @@ public struct TURNEngine<Resources: RelayResources> {
         }
         if now.millis >= nextSweep {
             nextSweep = now.millis + 10_000
-            for allocation in allocations.values {
-                allocation.sweep(now: now.millis)
+            for allocation in allocations.values where allocation.sweep(now: now.millis) {
                 publishRoute(allocation)
             }
         }

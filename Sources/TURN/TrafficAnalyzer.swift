@@ -98,10 +98,16 @@ public struct TrafficAnalyzer: Sendable {
         let ssrc = p.loadBigEndian(UInt32.self, at: 8)
         let sequence = p.loadBigEndian(UInt16.self, at: 2)
         let timestamp = p.loadBigEndian(UInt32.self, at: 4)
-        var s = streams[ssrc] ?? Stream(ssrc: ssrc, payloadType: payloadType)
+        // In place (the dictionary's modify accessor): no copy of the stream per packet.
+        Self.update(
+            &streams[ssrc, default: Stream(ssrc: ssrc, payloadType: payloadType)], sequence: sequence, timestamp: timestamp,
+            marker: p[1] & 0x80 != 0, size: p.count, now: now)
+    }
+
+    private static func update(_ s: inout Stream, sequence: UInt16, timestamp: UInt32, marker: Bool, size: Int, now: Int64) {
         s.packets += 1
-        s.bytes += p.count
-        if p[1] & 0x80 != 0 { s.markers += 1 }
+        s.bytes += size
+        if marker { s.markers += 1 }
         if !s.seen {
             s.seen = true
             s.base = UInt32(sequence)
@@ -138,7 +144,6 @@ public struct TrafficAnalyzer: Sendable {
             if let last = s.lastTransitSeconds { s.jitterSeconds += (abs(transit - last) - s.jitterSeconds) / 16 }
             s.lastTransitSeconds = transit
         }
-        streams[ssrc] = s
     }
 
     /// Hands over the Binding transactions seen since the last call.

@@ -121,19 +121,19 @@ struct SessionRegistryTests {
         let r = SessionRegistry(settings: settings)
         let tid = TransactionID.random()
         r.update([Self.leg(1, .robot, last: 1000), Self.leg(2, .app, last: 1000, requests: [(tid, 1000)])])
-        #expect(r.tick(now: 1000 * 1000, unix: 100).isEmpty && r.activeSessions == 1)
+        #expect(r.tick(now: 1_000_000, unix: 100).isEmpty && r.activeSessions == 1)
         r.update([Self.leg(1, .robot, last: 10_500, responses: [(tid, 1012)]), Self.leg(2, .app, last: 10_500)])
-        let interim = r.tick(now: 11_000 * 1000, unix: 110)
+        let interim = r.tick(now: 11_000_000, unix: 110)
         #expect(interim.count == 1 && interim[0].type == "interim" && interim[0].rttMillis.p50 == 12)
         // The app drops and comes back within the idle time: the same session goes on.
         r.update([Self.leg(2, .app, last: 11_000, ended: .connectionClosed)])
-        #expect(r.tick(now: 12_000 * 1000, unix: 112).isEmpty)
+        #expect(r.tick(now: 12_000_000, unix: 112).isEmpty)
         r.update([Self.leg(3, .app, last: 14_000), Self.leg(1, .robot, last: 14_000)])
-        #expect(r.tick(now: 14_000 * 1000, unix: 114).isEmpty && r.activeSessions == 1)
+        #expect(r.tick(now: 14_000_000, unix: 114).isEmpty && r.activeSessions == 1)
         // Then the robot leaves for good.
         r.update([Self.leg(1, .robot, last: 15_000, ended: .refreshedToZero)])
-        #expect(r.tick(now: 16_000 * 1000, unix: 116).isEmpty)
-        let final = r.tick(now: 21_000 * 1000, unix: 121)
+        #expect(r.tick(now: 16_000_000, unix: 116).isEmpty)
+        let final = r.tick(now: 21_000_000, unix: 121)
         let record = try #require(final.first)
         #expect(record.type == "final" && record.endReason == "robot-left" && record.sessionID == interim[0].sessionID)
         #expect(record.durationSeconds == 21)
@@ -147,9 +147,9 @@ struct SessionRegistryTests {
     @Test func noSessionWithoutBothSidesOrTraffic() {
         let r = SessionRegistry()
         r.update([Self.leg(1, .robot, last: 0), Self.leg(2, .app, device: "other", last: 0)])
-        #expect(r.tick(now: 0 * 1000, unix: 0).isEmpty && r.activeSessions == 0)
+        #expect(r.tick(now: 0, unix: 0).isEmpty && r.activeSessions == 0)
         r.update([Self.leg(3, .robot, device: "d", packets: 0, last: 0), Self.leg(4, .app, device: "d", packets: 0, last: 0)])
-        #expect(r.tick(now: 0 * 1000, unix: 0).isEmpty && r.activeSessions == 0)
+        #expect(r.tick(now: 0, unix: 0).isEmpty && r.activeSessions == 0)
     }
 
     @Test func idleEndsAndShutdownFlushes() throws {
@@ -157,21 +157,25 @@ struct SessionRegistryTests {
         settings.idleTimeout = 3
         let r = SessionRegistry(settings: settings)
         r.update([Self.leg(1, .robot, last: 0), Self.leg(2, .app, last: 0)])
-        _ = r.tick(now: 0 * 1000, unix: 0)
-        #expect(try #require(r.tick(now: 3000 * 1000, unix: 3).first).endReason == "idle")
+        _ = r.tick(now: 0, unix: 0)
+        #expect(try #require(r.tick(now: 3_000_000, unix: 3).first).endReason == "idle")
         r.update([Self.leg(5, .robot, device: "x", last: 10_000), Self.leg(6, .app, device: "x", last: 10_000)])
-        _ = r.tick(now: 10_000 * 1000, unix: 10)
-        #expect(try #require(r.tick(now: 10_001 * 1000, unix: 10, shutdown: true).first).endReason == "shutdown")
+        _ = r.tick(now: 10_000_000, unix: 10)
+        #expect(try #require(r.tick(now: 10_001_000, unix: 10, shutdown: true).first).endReason == "shutdown")
+    }
+
+    /// The final record of a session of device r1 that went idle after five seconds.
+    static func idleRecord() throws -> SessionRecord {
+        var settings = SessionRegistry.Settings()
+        settings.idleTimeout = 1
+        let r = SessionRegistry(settings: settings)
+        r.update([Self.leg(1, .robot, last: 0), Self.leg(2, .app, last: 0)])
+        _ = r.tick(now: 0, unix: 0)
+        return try #require(r.tick(now: 5_000_000, unix: 5).first)
     }
 
     @Test func recordsCarryNoAddressUsernameOrPayload() throws {
-        let r = SessionRegistry(
-            settings: {
-                var s = SessionRegistry.Settings(); s.idleTimeout = 1; return s
-            }())
-        r.update([Self.leg(1, .robot, last: 0), Self.leg(2, .app, last: 0)])
-        _ = r.tick(now: 0 * 1000, unix: 0)
-        let record = try #require(r.tick(now: 5000 * 1000, unix: 5).first)
+        let record = try Self.idleRecord()
         let text = String(decoding: try record.jsonLine(), as: UTF8.self)
         for forbidden in ["127.0.0.1", "198.51.100", "robot:r1", "app:r1", "username", "ssrc", "\u{EE}"] {
             #expect(!text.contains(forbidden), "\(forbidden)")
@@ -183,13 +187,7 @@ struct SessionRegistryTests {
         let dir = NSTemporaryDirectory() + "sessions-sink-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let r = SessionRegistry(
-            settings: {
-                var s = SessionRegistry.Settings(); s.idleTimeout = 1; return s
-            }())
-        r.update([Self.leg(1, .robot, last: 0), Self.leg(2, .app, last: 0)])
-        _ = r.tick(now: 0 * 1000, unix: 0)
-        let record = try #require(r.tick(now: 5000 * 1000, unix: 5).first)
+        let record = try Self.idleRecord()
         let size = try record.jsonLine().count
         let sink = try JSONLinesSink(path: "\(dir)/s.jsonl", maxBytes: size * 3, keep: 2)
         for _ in 0..<8 { try sink.write(record) }

@@ -84,6 +84,23 @@ struct HairpinTests {
         #expect(delivered[0] == delivered[1])
     }
 
+    @Test func aDatagramTooBigForADataIndicationIsDroppedNotMangled() throws {
+        let h = EngineHarness(allow: [CIDR("198.51.100.0/24")!])
+        var robot = TestClient(username: "alice", password: "wonderland")
+        var app = TestClient(username: "bob", password: "builder")
+        let robotRelayed = try #require(h.allocate(&robot, from: clientA, transport: .tcp))  // streams carry 64 KiB
+        let appRelayed = try #require(h.allocate(&app, from: clientB))
+        #expect(h.answer(robot.channelBind(0x4000, appRelayed), clientA, transport: .tcp)?.messageClass == .successResponse)
+        #expect(h.answer(app.createPermission([robotRelayed]), clientB)?.messageClass == .successResponse)  // no channel
+        let big = TestClient.channelData(0x4000, [UInt8](repeating: 1, count: 65_532), padded: true)
+        let dropped = h.engine.stats.dropped
+        #expect(h.fromClient(big, clientA, transport: .tcp).isEmpty)
+        #expect(h.engine.stats.dropped == dropped + 1)
+        // A Data indication's length field would have wrapped; one that fits still goes through.
+        let fits = h.fromClient(TestClient.channelData(0x4000, [UInt8](repeating: 1, count: 1000), padded: true), clientA, transport: .tcp)
+        #expect(fits.first?.message?.value(.data)?.count == 1000)
+    }
+
     @Test func offMeansTheKernelPath() throws {
         let t = try Two(hairpin: false)
         #expect(t.h.answer(t.robot.channelBind(0x4000, t.appRelayed), clientA)?.messageClass == .successResponse)

@@ -78,7 +78,9 @@ public final class FakeRelayResources: RelayResources {
 
     public private(set) var routes: [TransportAddress: HairpinRoute] = [:]
     public func publishRoute(_ route: HairpinRoute?, for relayed: [TransportAddress]) { for a in relayed { routes[a] = route } }
-    public func route(to relayed: TransportAddress) -> HairpinRoute? { routes[relayed] }
+    public func hairpinDelivery(to relayed: TransportAddress, from source: TransportAddress, now: Int64) -> HairpinDelivery {
+        routes[relayed]?.delivery(from: source, now: now) ?? .notOurs
+    }
     public func listenerSocket(for server: TransportAddress) -> SocketID? { 3 }
 
     public func releaseAllocation(user: String) {

@@ -18,7 +18,7 @@ final class NoSockets: RelayResources {
     func unregisterPairing(_ entry: PairingEntry) {}
     func partnerAddresses(device: String, role: Identity.Role) -> Set<TransportAddress> { [TransportAddress("1.1.1.1:5000")!] }
     func publishRoute(_ route: HairpinRoute?, for relayed: [TransportAddress]) {}
-    func route(to relayed: TransportAddress) -> HairpinRoute? { nil }
+    func hairpinDelivery(to relayed: TransportAddress, from source: TransportAddress, now: Int64) -> HairpinDelivery { .notOurs }
     func listenerSocket(for server: TransportAddress) -> SocketID? { nil }
 }
 
