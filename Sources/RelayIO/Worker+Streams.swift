@@ -30,7 +30,7 @@ extension Worker {
             av1_tcp_nodelay(fd)
             connections[fd] = StreamConnection(
                 fd: fd, tuple: FiveTuple(client: client, server: listener.address, transport: listener.transport), tls: session,
-                now: av1_monotonic_ms())
+                now: clock.now().millis)
             watch(fd, .connection, events: UInt32(AV1_IN | AV1_RDHUP))
         }
     }
@@ -50,7 +50,7 @@ extension Worker {
                 if errno == EAGAIN || errno == EINTR { return }
                 return closeConnection(c)
             }
-            c.lastReceived = av1_monotonic_ms()
+            c.lastReceived = clock.now().millis
             let bytes = UnsafeRawBufferPointer(rebasing: streamScratch[0..<n])
             let ok = c.tls == nil ? frame(bytes, on: c) : decrypt(bytes, on: c)
             streamScratch.zero(n)
@@ -81,15 +81,20 @@ extension Worker {
         return true
     }
 
-    /// Plaintext in; each whole frame to the engine.
+    /// Plaintext in; each whole frame to the engine, until the connection closes: a flush inside
+    /// the loop may close it (a write error, a reader past `stream-buffer`), and the frames left
+    /// in the same read must not reach the engine with a dead tuple and an fd the next accepted
+    /// connection may get.
     private func frame(_ bytes: UnsafeRawBufferPointer, on c: StreamConnection) -> Bool {
-        let now = Worker.now()
+        let now = clock.now()
         do {
-            try c.framer.append(bytes) { frame in
+            try c.framer.append(bytes) { (frame: UnsafeRawBufferPointer) -> Bool in
                 if c.tls == nil { c.established = true }
                 engine.handleClientPacket(frame, tuple: c.tuple, socket: c.fd, now: now, out: outbox)
                 if !outbox.hasRoom { flush() }
+                return !c.closed
             }
+            if c.closed { c.framer.discard() }
             return true
         } catch {
             streamFramingErrors += 1
@@ -157,7 +162,7 @@ extension Worker {
         unwatch(c.fd)
         Glibc.close(c.fd)
         connectionCounter?.release(c.tuple.client.ip)
-        engine.connectionClosed(c.tuple, now: Worker.now(), out: outbox)
+        engine.connectionClosed(c.tuple, now: clock.now(), out: outbox)
         if let tls = c.tls {
             av1_tls_free(tls)
             c.tls = nil

@@ -25,6 +25,8 @@ public final class Worker: @unchecked Sendable {
     let resources: WorkerResources
     let epoll: Int32
     let wake: Int32
+    /// Every instant the worker reads comes from here (tests pass a manual clock).
+    let clock: WorkerClock
 
     static let batch = 32
     static let slotSize = 4096
@@ -75,9 +77,10 @@ public final class Worker: @unchecked Sendable {
 
     public init(
         index: Int, configuration: TURNEngineConfiguration, pool: RelayPortPool, quota: AllocationQuota,
-        pairing: PairingRegistry = PairingRegistry(), hairpin: HairpinTable = HairpinTable()
+        pairing: PairingRegistry = PairingRegistry(), hairpin: HairpinTable = HairpinTable(), clock: WorkerClock = .system
     ) {
         self.index = index
+        self.clock = clock
         self.queue = DispatchQueue(label: "av1relay.worker.\(index)", qos: .userInteractive)
         self.resources = WorkerResources(pool: pool, quota: quota, pairing: pairing, hairpin: hairpin)
         self.engine = TURNEngine(configuration: configuration, resources: resources)
@@ -181,11 +184,6 @@ public final class Worker: @unchecked Sendable {
         }
     }
 
-    static func now() -> TURNTime {
-        let micros = av1_monotonic_us()
-        return TURNTime(millis: micros / 1000, unixSeconds: Int64(time(nil)), micros: micros)
-    }
-
     // MARK: The loop
 
     func watch(_ fd: Int32, _ role: Role, events: UInt32 = UInt32(AV1_IN)) {
@@ -201,9 +199,9 @@ public final class Worker: @unchecked Sendable {
     }
 
     private func loop() {
-        nextTick = av1_monotonic_ms() + 1000
+        nextTick = clock.now().millis + 1000
         while !stopping {
-            let timeout = Int32(max(0, min(1000, nextTick - av1_monotonic_ms())))
+            let timeout = Int32(max(0, min(1000, nextTick - clock.now().millis)))
             let n = Int(av1_epoll_wait(epoll, events, Int32(Worker.maxEvents), timeout))
             for i in 0..<max(n, 0) {
                 let e = events[i]
@@ -218,7 +216,7 @@ public final class Worker: @unchecked Sendable {
                 }
             }
             flush()
-            let now = av1_monotonic_ms()
+            let now = clock.now().millis
             if now >= nextTick {
                 nextTick = now + 1000
                 tick()
@@ -240,7 +238,7 @@ public final class Worker: @unchecked Sendable {
 
     private func shutDown() {
         stopStreams()
-        engine.removeAll(now: Worker.now(), out: outbox)
+        engine.removeAll(now: clock.now(), out: outbox)
         flush()
         for l in udpListeners + streamListeners {
             unwatch(l.fd)
@@ -281,14 +279,16 @@ public final class Worker: @unchecked Sendable {
         for _ in 0..<4 {
             let n = Int(av1_recv_batch(fd, recvSlots, Int32(Worker.batch)))
             if n <= 0 { break }
-            let now = Worker.now()
+            let now = clock.now()
             for i in 0..<n {
                 let slot = recvSlots + i
                 let length = Int(slot.pointee.length)
                 defer { memset(slot.pointee.buffer, 0, length) }
-                guard slot.pointee.truncated == 0, let from = SocketAddress.transportAddress(address(of: slot)) else {
+                guard slot.pointee.truncated == 0 else {
+                    engine.dropTooBig()
                     continue
                 }
+                guard let from = SocketAddress.transportAddress(address(of: slot)) else { continue }
                 handle(UnsafeRawBufferPointer(start: slot.pointee.buffer, count: length), from, now)
                 if !outbox.hasRoom { flush() }
             }
@@ -330,8 +330,11 @@ public final class Worker: @unchecked Sendable {
         outbox.removeAll()
     }
 
+    /// Runs one tick now, on the worker's thread, and waits for it (tests that drive the clock).
+    public func tickNow() { sync { [self] in tick() } }
+
     func tick() {
-        let now = Worker.now()
+        let now = clock.now()
         engine.expire(now: now, out: outbox)
         resources.pool.expireReservations(nowMillis: now.millis)
         expireConnections(now: now.millis)
@@ -403,16 +406,18 @@ final class WorkerResources: RelayResources {
     }
 
     func openRelay(family: AddressFamily, evenPort: Bool, reserveNext: Bool) -> RelayOpenResult {
-        let result = pool.open(family: family, evenPort: evenPort, reserveNext: reserveNext, nowMillis: av1_monotonic_ms())
+        let result = pool.open(family: family, evenPort: evenPort, reserveNext: reserveNext, nowMillis: now())
         if case .opened(let endpoint, _) = result { worker?.watchRelay(endpoint) }
         return result
     }
 
     func claimReservation(_ token: UInt64) -> RelayEndpoint? {
-        guard let endpoint = pool.claim(token, nowMillis: av1_monotonic_ms()) else { return nil }
+        guard let endpoint = pool.claim(token, nowMillis: now()) else { return nil }
         worker?.watchRelay(endpoint)
         return endpoint
     }
+
+    private func now() -> Int64 { worker?.clock.now().millis ?? av1_monotonic_ms() }
 
     func closeRelay(_ endpoint: RelayEndpoint) { worker?.unwatchRelay(endpoint) }
     func acquireAllocation(user: String) -> QuotaResult { quota.acquire(user: user) }

@@ -11,9 +11,12 @@ extension RelayConfiguration {
         case version
     }
 
-    /// Parses `--key VALUE` / `--key=VALUE` flags; `--config FILE` is read first, flags override
-    /// it. Errors name the key or line and the reason.
-    public static func parse(arguments: [String], readFile: (String) throws -> String = defaultReadFile) throws(Invalid) -> Command {
+    /// Parses `--key VALUE` / `--key=VALUE` flags. Layers, each above the one before: defaults,
+    /// `--config FILE`, the environment (`AV1RELAY_KEY`, e.g. `AV1RELAY_AUTH_SECRET`; list keys
+    /// comma-separated), flags. Errors name the key or line and the reason.
+    public static func parse(
+        arguments: [String], environment: [String: String] = [:], readFile: (String) throws -> String = defaultReadFile
+    ) throws(Invalid) -> Command {
         var pairs: [(key: String, value: String, origin: String)] = []
         var configFile: String?
         var checkOnly = false
@@ -60,18 +63,47 @@ extension RelayConfiguration {
                 let key = line[..<eq].trimmingCharacters(in: .whitespaces)
                 var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
                 if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
-                try config.apply(key: key, value: value, origin: "\(configFile):\(number + 1)")
+                try config.apply(key: key, value: value, origin: "\(configFile):\(number + 1)", readFile: readFile)
             }
         }
-        for p in pairs { try config.apply(key: p.key, value: p.value, origin: p.origin) }
+        // The environment is a layer above the file: secrets need not be on a command line.
+        config.listKeysInLayer = []
+        for (key, repeatable) in options.map({ ($0.key, $0.repeatable) }) + [("auth-secret-file", true)] {
+            guard let value = environment[environmentName(key)] else { continue }
+            let values = repeatable ? value.split(separator: ",").map(String.init) : [value]
+            for v in values { try config.apply(key: key, value: v, origin: environmentName(key), readFile: readFile) }
+        }
+        // Flags are a layer above the file: a list key given as a flag replaces the file's list.
+        config.listKeysInLayer = []
+        for p in pairs { try config.apply(key: p.key, value: p.value, origin: p.origin, readFile: readFile) }
         try config.validate()
         return checkOnly ? .check(config) : .run(config)
     }
 
-    mutating func apply(key: String, value: String, origin: String) throws(Invalid) {
+    /// The environment variable of a key: `auth-secret` → `AV1RELAY_AUTH_SECRET`.
+    public static func environmentName(_ key: String) -> String {
+        "AV1RELAY_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+
+    mutating func apply(key: String, value: String, origin: String, readFile: (String) throws -> String) throws(Invalid) {
+        if key == "auth-secret-file" {
+            // One secret per line ('#' comments), read now and again on every reload.
+            let text: String
+            do { text = try readFile(value) } catch {
+                throw Invalid(key: key, reason: "cannot read \(value): \(error.localizedDescription)")
+            }
+            let secrets = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty && !$0.hasPrefix("#")
+            }
+            guard !secrets.isEmpty else { throw Invalid(key: key, reason: "\(value) holds no secret") }
+            for secret in secrets { try apply(key: "auth-secret", value: secret, origin: origin, readFile: readFile) }
+            return
+        }
         guard let option = RelayConfiguration.options.first(where: { $0.key == key }) else {
             throw Invalid(key: key, reason: "unknown option (at \(origin)); see --help")
         }
+        if option.repeatable, listKeysInLayer.insert(key).inserted { option.reset?(&self) }
+        explicit.insert(key)
         try option.apply(&self, value)
     }
 
@@ -87,7 +119,8 @@ extension RelayConfiguration {
             "Usage: av1relay [--config FILE] [--KEY VALUE ...]",
             "",
             "Every option is also a config file key: one 'key = value' per line, '#' starts a comment;",
-            "flags override the file. Options marked + may be repeated.",
+            "the environment (AV1RELAY_KEY, e.g. AV1RELAY_AUTH_SECRET; lists comma-separated) overrides the file,",
+            "and flags override both. Options marked + may be repeated; a layer's values replace the lists below it.",
             "",
         ]
         let width = options.map { $0.key.count + $0.value.count + 4 }.max() ?? 0
@@ -97,6 +130,8 @@ extension RelayConfiguration {
         }
         lines += [
             "  " + "--config FILE".padding(toLength: width, withPad: " ", startingAt: 0) + "  read options from FILE first",
+            "  " + "--auth-secret-file FILE".padding(toLength: width, withPad: " ", startingAt: 0)
+                + "+ REST secrets from FILE, one per line (re-read on SIGHUP)",
             "  " + "--check".padding(toLength: width, withPad: " ", startingAt: 0)
                 + "  validate the configuration and TLS files, then exit",
             "  " + "--help".padding(toLength: width, withPad: " ", startingAt: 0) + "  this text",
@@ -108,8 +143,10 @@ extension RelayConfiguration {
             "  ranges and the relay's own addresses are refused (403) in every encoding unless allowed.",
             "Transports: UDP, TCP and TLS (1.2, 1.3) to the relay; the relayed side is UDP. An allocation made over",
             "  TCP or TLS ends with its connection. 'none' as the only value of a listen key turns it off.",
-            "Signals: SIGTERM and SIGINT free every allocation and exit 0; SIGHUP reloads tls-cert and tls-key",
-            "  without dropping live connections.",
+            "Signals: SIGTERM and SIGINT free every allocation, write the final session records and exit 0;",
+            "  SIGHUP re-reads the configuration (file, environment, flags) and applies what may change live —",
+            "  tls-cert/tls-key, auth-secret(-file), user, allow-peer, user-quota, total-quota — without dropping",
+            "  a call; it logs what changed, or refuses the whole reload and says why.",
             "Exit codes: 0 after a clean shutdown, 1 when a socket cannot be opened, 2 for a bad option.",
         ]
         return lines.joined(separator: "\n")

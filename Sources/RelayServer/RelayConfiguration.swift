@@ -56,8 +56,11 @@ public struct RelayConfiguration: Sendable, Equatable {
     /// `rfc8656` (channels 0x4000–0x4FFF) or `rfc5766` (0x4000–0x7FFF, for older clients).
     public var channelRange = "rfc8656"
 
-    /// List keys given explicitly: the first value replaces the default, later ones add.
-    var overridden: Set<String> = []
+    /// Keys given explicitly, in any layer (file, environment, flags).
+    var explicit: Set<String> = []
+    /// List keys given in the layer being applied: a layer's first value replaces what the layers
+    /// below it (defaults, the file) gave, its later ones add.
+    var listKeysInLayer: Set<String> = []
 
     /// The TLS listeners that will serve: none without a certificate.
     public var activeTLSListen: [TransportAddress] { tlsCertificate == nil ? [] : tlsListen }
@@ -79,7 +82,7 @@ public struct RelayConfiguration: Sendable, Equatable {
         if (tlsCertificate == nil) != (tlsKey == nil) {
             throw Invalid(key: tlsCertificate == nil ? "tls-cert" : "tls-key", reason: "tls-cert and tls-key go together")
         }
-        if overridden.contains("tls-listen") && !tlsListen.isEmpty && tlsCertificate == nil {
+        if explicit.contains("tls-listen") && !tlsListen.isEmpty && tlsCertificate == nil {
             throw Invalid(key: "tls-listen", reason: "TLS needs tls-cert and tls-key")
         }
         if relayAddresses.isEmpty { throw Invalid(key: "relay-address", reason: "at least one relay address is needed") }
@@ -108,6 +111,8 @@ extension RelayConfiguration {
         var value: String
         var help: String
         var repeatable = false
+        /// For repeatable keys: empties the list before a layer's first value.
+        var reset: (@Sendable (inout RelayConfiguration) -> Void)? = nil
         var apply: @Sendable (inout RelayConfiguration, String) throws(Invalid) -> Void
     }
 
@@ -125,19 +130,22 @@ extension RelayConfiguration {
 
     static let options: [Option] = [
         Option(
-            key: "listen", value: "ADDR:PORT", help: "UDP address to serve on; 'none' for no UDP (default 127.0.0.1:3478)", repeatable: true
+            key: "listen", value: "ADDR:PORT", help: "UDP address to serve on; 'none' for no UDP (default 127.0.0.1:3478)",
+            repeatable: true,
+            reset: { $0.listen = [] }
         ) {
             c, v throws(Invalid) in try c.addListener(\.listen, "listen", v, defaultPort: 3478)
         },
         Option(
             key: "tcp-listen", value: "ADDR:PORT", help: "TCP address to serve on; 'none' for no TCP (default 127.0.0.1:3478)",
-            repeatable: true
+            repeatable: true, reset: { $0.tcpListen = [] }
         ) {
             c, v throws(Invalid) in try c.addListener(\.tcpListen, "tcp-listen", v, defaultPort: 3478)
         },
         Option(
             key: "tls-listen", value: "ADDR:PORT",
-            help: "TLS address to serve on when tls-cert is set, e.g. 0.0.0.0:443 (default 127.0.0.1:5349)", repeatable: true
+            help: "TLS address to serve on when tls-cert is set, e.g. 0.0.0.0:443 (default 127.0.0.1:5349)", repeatable: true,
+            reset: { $0.tlsListen = [] }
         ) {
             c, v throws(Invalid) in try c.addListener(\.tlsListen, "tls-listen", v, defaultPort: 5349)
         },
@@ -167,11 +175,12 @@ extension RelayConfiguration {
         Option(key: "max-connections-per-address", value: "N", help: "TCP/TLS connections from one IP address (default 64)") {
             c, v throws(Invalid) in c.maxConnectionsPerAddress = try number("max-connections-per-address", v, 1...1_000_000)
         },
-        Option(key: "relay-address", value: "IP", help: "address relay ports bind to, one per family (default 127.0.0.1)", repeatable: true)
-        {
+        Option(
+            key: "relay-address", value: "IP", help: "address relay ports bind to, one per family (default 127.0.0.1)", repeatable: true,
+            reset: { $0.relayAddresses = [] }
+        ) {
             c, v throws(Invalid) in
             guard let ip = IPAddress(v) else { throw Invalid(key: "relay-address", reason: "'\(v)' is not an IP address") }
-            if c.overridden.insert("relay-address").inserted { c.relayAddresses = [] }
             c.relayAddresses.append(ip)
         },
         Option(key: "min-port", value: "N", help: "lowest relay port (default 49152)") { c, v throws(Invalid) in
@@ -183,7 +192,7 @@ extension RelayConfiguration {
         Option(key: "realm", value: "TEXT", help: "authentication realm (default av1relay)") { c, v throws(Invalid) in c.realm = v },
         Option(
             key: "user", value: "NAME:PASSWORD", help: "a static credential; NAME may hold ':' (robot:ID), PASSWORD may not",
-            repeatable: true
+            repeatable: true, reset: { $0.users = [:] }
         ) {
             c, v throws(Invalid) in
             guard let colon = v.lastIndex(of: ":"), colon != v.startIndex, v.index(after: colon) != v.endIndex else {
@@ -193,13 +202,16 @@ extension RelayConfiguration {
         },
         Option(
             key: "auth-secret", value: "SECRET", help: "TURN REST shared secret (coturn use-auth-secret); repeat to rotate",
-            repeatable: true
+            repeatable: true, reset: { $0.authSecrets = [] }
         ) {
             c, v throws(Invalid) in
             guard !v.isEmpty else { throw Invalid(key: "auth-secret", reason: "must not be empty") }
             c.authSecrets.append(v)
         },
-        Option(key: "allow-peer", value: "CIDR", help: "peer range to allow although the default policy denies it", repeatable: true) {
+        Option(
+            key: "allow-peer", value: "CIDR", help: "peer range to allow although the default policy denies it", repeatable: true,
+            reset: { $0.allowPeers = [] }
+        ) {
             c, v throws(Invalid) in
             guard let cidr = CIDR(v) else { throw Invalid(key: "allow-peer", reason: "'\(v)' is not a CIDR like 10.0.0.0/8") }
             c.allowPeers.append(cidr)
@@ -280,11 +292,10 @@ extension RelayConfiguration {
         },
     ]
 
-    /// Adds a listening address to a list; the first one given replaces the default, `none` empties it.
+    /// Adds a listening address to a list (`none` adds nothing: a layer of only `none` empties it).
     mutating func addListener(
         _ list: WritableKeyPath<RelayConfiguration, [TransportAddress]>, _ key: String, _ v: String, defaultPort: UInt16
     ) throws(Invalid) {
-        if overridden.insert(key).inserted { self[keyPath: list] = [] }
         if v == "none" { return }
         guard let a = TransportAddress(v, defaultPort: defaultPort) else {
             throw Invalid(key: key, reason: "'\(v)' is not an address like 127.0.0.1:\(defaultPort) or [::1]:\(defaultPort)")

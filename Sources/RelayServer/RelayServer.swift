@@ -199,7 +199,7 @@ public final class RelayServer: @unchecked Sendable {
             metadata: [
                 "allocations": "\(allocations)", "from_clients": "\(s.packetsFromClients)",
                 "to_peers": "\(s.packetsToPeers)", "from_peers": "\(s.packetsFromPeers)",
-                "to_clients": "\(s.packetsToClients)", "dropped": "\(s.dropped)", "malformed": "\(s.malformed)",
+                "to_clients": "\(s.packetsToClients)", "dropped": "\(s.dropped)", "malformed": "\(s.malformed)", "too_big": "\(s.tooBig)",
                 "requests": "\(s.requests)", "error_responses": "\(s.errorResponses)", "hairpinned": "\(s.hairpinned)",
                 "connections": "\(snap.connections)", "stream_refused": "\(snap.streamRefused)",
                 "stream_errors": "\(snap.streamFramingErrors + snap.streamOverruns)", "stream_timeouts": "\(snap.streamTimeouts)",

@@ -59,6 +59,17 @@ public struct StreamFramer: Sendable {
     /// Appends `bytes` and calls `body` with each whole frame now at the front, in order.
     /// Throws (after delivering the frames before it) when the stream cannot be framed.
     public mutating func append(_ bytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) throws(Failure) {
+        try append(bytes) { (frame: UnsafeRawBufferPointer) -> Bool in
+            body(frame)
+            return true
+        }
+    }
+
+    /// Appends `bytes` and calls `body` with each whole frame now at the front, in order, for as
+    /// long as `body` returns true: a connection that closed while its frames were handed on must
+    /// not see the rest (they stay buffered until `discard()`).
+    /// Throws (after delivering the frames before it) when the stream cannot be framed.
+    public mutating func append(_ bytes: UnsafeRawBufferPointer, while body: (UnsafeRawBufferPointer) -> Bool) throws(Failure) {
         if start > 0 && start == storage.count {
             storage.removeAll(keepingCapacity: true)
             start = 0
@@ -69,14 +80,22 @@ public struct StreamFramer: Sendable {
             let frame = storage.withUnsafeBytes { STUNFraming.frame(UnsafeRawBufferPointer(rebasing: $0[start...])) }
             switch frame {
             case .complete(let size):
-                storage.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[start..<(start + size)])) }
+                let more = storage.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[start..<(start + size)])) }
                 start += size
+                if !more { return }
             case .needMore:
                 return
             case .invalid(let e):
                 throw .invalid(e)
             }
         }
+    }
+
+    /// Zeroes and forgets everything buffered (a closed connection's unread frames).
+    public mutating func discard() {
+        for i in storage.indices { storage[i] = 0 }
+        storage.removeAll()
+        start = 0
     }
 
     /// Forgets what was consumed, and zeroes it: media may have passed through.

@@ -114,6 +114,8 @@ public struct TURNStats: Sendable {
     /// Data plane drops: no permission, no channel, unknown allocation, malformed.
     public var dropped = 0
     public var malformed = 0
+    /// UDP datagrams larger than a receive slot (4096 bytes), dropped by the I/O layer.
+    public var tooBig = 0
     public var requests = 0
     public var errorResponses = 0
     /// Packets for another allocation of this relay, delivered in process.
@@ -131,6 +133,7 @@ public struct TURNStats: Sendable {
         s.bytesToClients += b.bytesToClients
         s.dropped += b.dropped
         s.malformed += b.malformed
+        s.tooBig += b.tooBig
         s.requests += b.requests
         s.errorResponses += b.errorResponses
         s.hairpinned += b.hairpinned

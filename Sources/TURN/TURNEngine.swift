@@ -148,6 +148,13 @@ public struct TURNEngine<Resources: RelayResources> {
         stats.bytesToPeers += payload.count
     }
 
+    /// A datagram the I/O layer could not take whole (larger than its receive slot): counted with
+    /// the other drops.
+    public mutating func dropTooBig() {
+        stats.dropped += 1
+        stats.tooBig += 1
+    }
+
     mutating func drop(malformed: Bool) {
         stats.dropped += 1
         if malformed { stats.malformed += 1 }

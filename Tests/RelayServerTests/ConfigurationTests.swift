@@ -66,6 +66,58 @@ struct ConfigurationTests {
         #expect(c.users == ["robot": "secret"] && c.minPort == 40005 && c.maxPort == 40010)
     }
 
+    @Test func aListFlagReplacesTheFilesList() throws {
+        let file = """
+            listen = 127.0.0.1:4000
+            listen = 127.0.0.1:4001
+            auth-secret = old
+            user = robot:1:a
+            allow-peer = 10.0.0.0/8
+            relay-address = 127.0.0.2
+            """
+        let c = try run(
+            ["--config", "x.conf", "--listen", "127.0.0.1:5000", "--auth-secret", "new", "--allow-peer", "192.168.0.0/16"], file: file)
+        #expect(c.listen == [TransportAddress("127.0.0.1:5000")!])
+        #expect(c.authSecrets == ["new"])
+        #expect(c.allowPeers == [CIDR("192.168.0.0/16")!])
+        // Keys the flags do not name keep the file's values.
+        #expect(c.users == ["robot:1": "a"] && c.relayAddresses == [IPAddress("127.0.0.2")!])
+        // Repeats within one layer add up.
+        let twice = try run(["--config", "x.conf", "--listen", "127.0.0.1:5000", "--listen", "127.0.0.1:5001"], file: file)
+        #expect(twice.listen == [TransportAddress("127.0.0.1:5000")!, TransportAddress("127.0.0.1:5001")!])
+    }
+
+    @Test func secretsFromTheEnvironmentAndFromFiles() throws {
+        func parse(_ args: [String], _ env: [String: String]) throws -> RelayConfiguration {
+            let files = ["c.conf": "auth-secret = from-file\nrealm = filed\n", "secrets": "# rotated daily\ns1\n\n  s2  \n"]
+            guard
+                case .run(let c) = try RelayConfiguration.parse(
+                    arguments: args, environment: env,
+                    readFile: { p in
+                        guard let text = files[p] else { throw TestError() }
+                        return text
+                    })
+            else { throw TestError() }
+            return c
+        }
+        // The environment is above the file and below the flags.
+        let env = try parse(["--config", "c.conf"], ["AV1RELAY_AUTH_SECRET": "e1,e2", "AV1RELAY_REALM": "env", "HOME": "/root"])
+        #expect(env.authSecrets == ["e1", "e2"] && env.realm == "env")
+        #expect(try parse(["--config", "c.conf", "--realm", "flag"], ["AV1RELAY_REALM": "env"]).realm == "flag")
+        #expect(try parse(["--auth-secret-file", "secrets"], [:]).authSecrets == ["s1", "s2"])
+        #expect(try parse([], ["AV1RELAY_AUTH_SECRET_FILE": "secrets"]).authSecrets == ["s1", "s2"])
+        #expect(RelayConfiguration.environmentName("max-connections-per-address") == "AV1RELAY_MAX_CONNECTIONS_PER_ADDRESS")
+        // Errors name the key.
+        do {
+            _ = try parse(["--auth-secret-file", "missing"], [:])
+            Issue.record("a missing secret file was accepted")
+        } catch let e as RelayConfiguration.Invalid { #expect(e.key == "auth-secret-file") }
+        do {
+            _ = try parse([], ["AV1RELAY_MIN_PORT": "lots"])
+            Issue.record("a bad environment value was accepted")
+        } catch let e as RelayConfiguration.Invalid { #expect(e.key == "min-port") }
+    }
+
     @Test(arguments: [
         (["--min-port", "0x10"], "min-port"), (["--listen", "1.2.3.4:99999"], "listen"), (["--nope", "1"], "nope"),
         (["--user", ":x"], "user"), (["--auth-secret", ""], "auth-secret"), (["--relay-address", "a.b"], "relay-address"),
