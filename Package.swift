@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "TURNTests", dependencies: ["TURN", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RelayServerTests", dependencies: ["RelayServer", "RelayIO"], swiftSettings: strict),
         .testTarget(name: "AV1MediaTests", dependencies: ["AV1Media"], swiftSettings: strict),
-        .testTarget(name: "SessionsTests", dependencies: ["Sessions", "TURN", "STUN"], swiftSettings: strict),
+        .testTarget(name: "SessionsTests", dependencies: ["Sessions", "TURN", "STUN", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

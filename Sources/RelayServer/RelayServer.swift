@@ -126,7 +126,11 @@ public final class RelayServer: @unchecked Sendable {
         self.workers = workers
         for (i, worker) in workers.enumerated() {
             let streams = tcp[i].map { ($0.0, $0.1, TransportProtocol.tcp) } + tlsSockets[i].map { ($0.0, $0.1, TransportProtocol.tls) }
-            worker.start(udp: udp[i], streams: streams, limits: limits, counter: counter, tls: tls, onLegs: { registry.update($0) }) {
+            // Leg reports go to the sessions' own queue: a worker never waits for the sessions' lock
+            // while the 1 Hz tick builds records under it.
+            let sessionQueue = self.sessionQueue
+            let onLegs: @Sendable ([LegReport]) -> Void = { legs in sessionQueue.async { registry.update(legs) } }
+            worker.start(udp: udp[i], streams: streams, limits: limits, counter: counter, tls: tls, onLegs: onLegs) {
                 [logger] events in RelayServer.log(events, logger)
             }
         }

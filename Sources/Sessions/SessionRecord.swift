@@ -14,7 +14,7 @@ public struct SessionRecord: Codable, Sendable, Equatable {
     /// The end (final) or the time of this record (interim), ISO 8601 UTC.
     public var end: String
     public var durationSeconds: Double
-    /// final only: "robot-left", "app-left", "idle", "shutdown".
+    /// final only: "robot-left", "app-left", "idle", "new-call", "shutdown".
     public var endReason: String?
     /// Transport each side used to reach the relay (udp, tcp, tls).
     public var transports: [String: String]

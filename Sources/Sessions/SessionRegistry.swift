@@ -4,8 +4,14 @@ import Synchronization
 import TURN
 
 /// Sessions (DESIGN §5): a robot allocation and an app allocation of one device exchanging
-/// traffic. Workers hand in leg reports; `tick` decides when sessions start and end and makes the
-/// records. Reconnecting within the idle time continues the session.
+/// traffic. Workers hand in leg reports (on the sessions' own queue, never on a worker's thread
+/// under this lock); `tick` decides when sessions start and end and makes the records.
+///
+/// One session is one call. A reconnect of the call — a new allocation without a new DTLS
+/// handshake, such as an ICE restart — continues it within `idleTimeout`; a new DTLS handshake
+/// (a new PeerConnection) ends it and starts another. When both sides delete their allocations
+/// (Refresh 0, a stream closing) the session ends at once; only vanished clients, whose
+/// allocations expire, wait for `idleTimeout`.
 public final class SessionRegistry: Sendable {
     public struct Settings: Sendable {
         /// Seconds between interim records.
@@ -24,6 +30,9 @@ public final class SessionRegistry: Sendable {
         /// Since when a side has been missing (monotonic µs).
         var missingSince: Int64?
         var missingRole: Identity.Role?
+        /// When both sides had completed the call's DTLS handshake (monotonic µs): a hello after
+        /// it is a new call.
+        var handshakeDoneAt: Int64?
         var robotHalf: [Double] = []
         var appHalf: [Double] = []
     }
@@ -31,8 +40,18 @@ public final class SessionRegistry: Sendable {
     struct State {
         var legs: [UInt64: LegReport] = [:]
         var sessions: [String: Session] = [:]
+        /// The robot's link telemetry per leg, aggregated as it arrives.
+        var signals: [UInt64: SignalSummary] = [:]
+        /// Live legs of a call that has ended (a new call replaced it): they join no session.
+        var retired: Set<UInt64> = []
         /// Binding requests waiting for their response: tid → (time, role of the requester).
         var pending: [TransactionID: (Int64, Identity.Role)] = [:]
+
+        mutating func forget(_ id: UInt64) {
+            legs[id] = nil
+            signals[id] = nil
+            retired.remove(id)
+        }
     }
 
     let settings: Settings
@@ -48,8 +67,16 @@ public final class SessionRegistry: Sendable {
         state.withLock { s in
             for r in reports {
                 var merged = r
-                if let old = s.legs[r.legID], merged.ended == nil { merged.ended = old.ended }
+                if let old = s.legs[r.legID], merged.ended == nil {
+                    merged.ended = old.ended
+                    merged.endedAt = old.endedAt
+                }
                 s.legs[r.legID] = merged
+                if !r.telemetry.isEmpty {
+                    var summary = s.signals[r.legID] ?? SignalSummary()
+                    for t in r.telemetry { summary.add(t) }
+                    s.signals[r.legID] = summary
+                }
                 for (tid, t) in r.requests { s.pending[tid] = (t, r.role) }
                 for (tid, t) in r.responses {
                     // A response from this leg answers the other side's request: that half of the path.
@@ -70,8 +97,10 @@ public final class SessionRegistry: Sendable {
     public func tick(now: Int64, unix: Double, shutdown: Bool = false) -> [SessionRecord] {
         state.withLock { s in
             var records: [SessionRecord] = []
+            for id in s.retired where s.legs[id]?.ended != nil { s.forget(id) }
             // One pass over the legs, not one per device: this runs every second under the lock.
-            for (device, legs) in Dictionary(grouping: s.legs.values, by: \.device) {
+            let current = s.legs.values.filter { !s.retired.contains($0.legID) }
+            for (device, legs) in Dictionary(grouping: current, by: \.device) {
                 let live = legs.filter { $0.ended == nil }
                 let liveRobot = live.contains { $0.role == .robot }
                 let liveApp = live.contains { $0.role == .app }
@@ -79,17 +108,34 @@ public final class SessionRegistry: Sendable {
                     // A session needs both sides, and traffic.
                     guard liveRobot && liveApp, live.contains(where: { $0.packets > 0 }), !shutdown else {
                         // Forget legs that ended with no session to belong to.
-                        for leg in legs where leg.ended != nil { s.legs[leg.legID] = nil }
+                        for leg in legs where leg.ended != nil { s.forget(leg.legID) }
                         continue
                     }
                     s.sessions[device] = Session(id: Self.newID(), startUnix: unix, lastInterimUnix: unix)
                 }
                 guard var session = s.sessions[device] else { continue }
                 session.legs.formUnion(legs.map(\.legID))
-                let mine = session.legs.compactMap { s.legs[$0] }
+                var mine = session.legs.compactMap { s.legs[$0] }
+                if session.handshakeDoneAt == nil {
+                    let robotDone = mine.filter { $0.role == .robot }.compactMap(\.dtlsCompletedAt).max()
+                    let appDone = mine.filter { $0.role == .app }.compactMap(\.dtlsCompletedAt).max()
+                    if let robotDone, let appDone { session.handshakeDoneAt = max(robotDone, appDone) }
+                }
                 var reason: String?
+                var nextCall: [LegReport] = []
                 if shutdown {
                     reason = "shutdown"
+                } else if let done = session.handshakeDoneAt, live.contains(where: { ($0.dtlsStartedAt ?? 0) > done }) {
+                    // A new DTLS handshake: a new call. Its legs (the new hello's, and live legs that
+                    // have not shown a handshake yet) start the next session; the rest are this call's.
+                    reason = "new-call"
+                    nextCall = live.filter { $0.dtlsStartedAt.map { $0 > done } ?? true }
+                    let next = Set(nextCall.map(\.legID))
+                    mine.removeAll { next.contains($0.legID) }
+                    session.legs.subtract(next)
+                } else if !liveRobot && !liveApp, let first = Self.bothDeleted(mine) {
+                    // Both sides hung up: no reconnect to wait for.
+                    reason = first == .robot ? "robot-left" : "app-left"
                 } else if !liveRobot || !liveApp {
                     let role: Identity.Role = liveRobot ? .app : .robot
                     if session.missingSince == nil || session.missingRole != role {
@@ -105,19 +151,33 @@ public final class SessionRegistry: Sendable {
                     if Double(now - last) >= settings.idleTimeout * 1_000_000 { reason = "idle" }
                 }
                 if let reason {
-                    records.append(record(session, device: device, legs: mine, unix: unix, final: reason))
+                    records.append(record(session, device: device, legs: mine, signals: s.signals, unix: unix, final: reason))
                     s.sessions[device] = nil
-                    for id in session.legs where s.legs[id]?.ended != nil { s.legs[id] = nil }
+                    for id in session.legs {
+                        if s.legs[id]?.ended != nil { s.forget(id) } else { s.retired.insert(id) }
+                    }
                     continue
                 }
                 if unix - session.lastInterimUnix >= settings.interimInterval {
-                    records.append(record(session, device: device, legs: mine, unix: unix, final: nil))
+                    records.append(record(session, device: device, legs: mine, signals: s.signals, unix: unix, final: nil))
                     session.lastInterimUnix = unix
                 }
                 s.sessions[device] = session
             }
             return records
         }
+    }
+
+    /// When every side's last allocation was deleted by its client (not expired): the side that
+    /// left first. Nil while a side may still come back.
+    static func bothDeleted(_ legs: [LegReport]) -> Identity.Role? {
+        func last(_ role: Identity.Role) -> LegReport? {
+            legs.filter { $0.role == role }.max { ($0.endedAt ?? 0) < ($1.endedAt ?? 0) }
+        }
+        guard let robot = last(.robot), let app = last(.app), let r = robot.ended, let a = app.ended,
+            r != .expired, a != .expired
+        else { return nil }
+        return (robot.endedAt ?? 0) <= (app.endedAt ?? 0) ? .robot : .app
     }
 
     static func newID() -> String {
@@ -130,7 +190,9 @@ public final class SessionRegistry: Sendable {
         Date(timeIntervalSince1970: unix).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
-    func record(_ session: Session, device: String, legs: [LegReport], unix: Double, final reason: String?) -> SessionRecord {
+    func record(
+        _ session: Session, device: String, legs: [LegReport], signals: [UInt64: SignalSummary], unix: Double, final reason: String?
+    ) -> SessionRecord {
         func direction(_ role: Identity.Role) -> [String: SessionRecord.StreamSummary] {
             var byKind: [String: [TrafficAnalyzer.Stream]] = [:]
             for leg in legs where leg.role == role { for st in leg.streams { byKind[st.kind, default: []].append(st) } }
@@ -138,22 +200,26 @@ public final class SessionRegistry: Sendable {
                 let expected = streams.reduce(0) { $0 + $1.expected }
                 let lost = streams.reduce(0) { $0 + $1.lost }
                 let bytes = streams.reduce(0) { $0 + $1.bytes }
-                let millis = Double(streams.map(\.durationMillis).max() ?? 0)
                 let rate = streams.first?.clockRate
+                // Rates over the time streams were alive: streams that overlap add up (bitrate),
+                // streams one after another do not; the frame rate is per stream, weighted by
+                // how long each lived.
+                let alive = Self.unionMillis(streams.map { ($0.firstArrival, $0.lastArrival) })
+                let lived = Double(streams.reduce(0) { $0 + $1.durationMillis })
                 let frames = streams.reduce(0) { $0 + $1.markers }
                 return SessionRecord.StreamSummary(
                     streams: streams.count, packets: streams.reduce(0) { $0 + $1.packets }, bytes: bytes, expected: expected, lost: lost,
                     lossPercent: round2(expected > 0 ? 100 * Double(lost) / Double(expected) : 0),
                     jitterMillis: round2(1000 * (streams.map(\.jitterSeconds).max() ?? 0)),
-                    bitrateKbps: round2(millis > 0 ? Double(bytes) * 8 / millis : 0),
-                    frameRate: rate == 90_000 && millis > 0 ? round2(Double(frames) * 1000 / millis) : nil, clockRateHz: rate)
+                    bitrateKbps: round2(alive > 0 ? Double(bytes) * 8 / alive : 0),
+                    frameRate: rate == 90_000 && lived > 0 ? round2(Double(frames) * 1000 / lived) : nil, clockRateHz: rate)
             }
         }
         let directions = ["robot_to_app": direction(.robot), "app_to_robot": direction(.app)]
         let rtt = Self.rtt(robotHalf: session.robotHalf, appHalf: session.appHalf)
-        let hellos = legs.compactMap(\.dtlsClientHelloAt)
-        let ccs = legs.compactMap(\.dtlsChangeCipherSpecAt)
-        let completed = legs.filter { $0.dtlsChangeCipherSpecAt != nil }.map(\.role)
+        let hellos = legs.compactMap(\.dtlsStartedAt)
+        let completions = legs.compactMap(\.dtlsCompletedAt)
+        let completed = legs.filter { $0.dtlsCompletedAt != nil }.map(\.role)
         let dtlsDone = completed.contains(.robot) && completed.contains(.app)
         let summaries = directions.values.flatMap(\.values)
         let worstLoss = summaries.map(\.lossPercent).max() ?? 0
@@ -161,7 +227,7 @@ public final class SessionRegistry: Sendable {
             summaries.filter { $0.clockRateHz == 48_000 }.map(\.jitterMillis).max() ?? summaries.map(\.jitterMillis).max() ?? 0
         let mos = QualityModel.mos(lossPercent: worstLoss, jitterMillis: worstJitter, rttMillis: rtt.p50 ?? 0)
         var signal = SignalSummary()
-        for leg in legs where leg.role == .robot { signal.merge(leg.signal) }
+        for leg in legs where leg.role == .robot { if let summary = signals[leg.legID] { signal.merge(summary) } }
         let transports = Dictionary(legs.map { ($0.role.rawValue, "\($0.transport)") }, uniquingKeysWith: { _, last in last })
         return SessionRecord(
             type: reason == nil ? "interim" : "final", sessionID: session.id, deviceID: device,
@@ -170,7 +236,7 @@ public final class SessionRegistry: Sendable {
             endReason: reason, transports: transports, directions: directions, rttMillis: rtt,
             dtls: .init(
                 handshakeSeen: !hellos.isEmpty, completed: dtlsDone,
-                handshakeMillis: dtlsDone ? hellos.min().flatMap { h in ccs.max().map { round2(Double($0 - h) / 1000) } } : nil),
+                handshakeMillis: dtlsDone ? hellos.min().flatMap { h in completions.max().map { round2(Double($0 - h) / 1000) } } : nil),
             quality: .init(mos: mos, grade: QualityModel.grade(mos)),
             signal: .init(
                 samples: signal.samples,
@@ -178,6 +244,22 @@ public final class SessionRegistry: Sendable {
                 wifiBand: signal.wifiBand.map { ["1": "2.4GHz", "2": "5GHz", "3": "6GHz"]["\($0)"] ?? "other" },
                 radioType: signal.radioType.map { ["1": "lte", "2": "nr", "3": "umts", "4": "gsm"]["\($0)"] ?? "other" },
                 operatorCode: signal.operatorCode))
+    }
+
+    /// Milliseconds covered by the union of `[first, last]` intervals (monotonic µs).
+    static func unionMillis(_ intervals: [(Int64, Int64)]) -> Double {
+        var total: Int64 = 0
+        var end = Int64.min
+        for (first, last) in intervals.sorted(by: { $0.0 < $1.0 }) {
+            if first > end {
+                total += last - first
+                end = last
+            } else if last > end {
+                total += last - end
+                end = last
+            }
+        }
+        return Double(total) / 1000
     }
 
     /// End-to-end RTT: each consent check crosses the relay twice, so the relay sees the two

@@ -17,8 +17,10 @@ public final class Allocation {
     var pairedPeers: Set<TransportAddress> = []
     /// Session analytics of what the client relays, for paired allocations only.
     var analyzer: TrafficAnalyzer?
-    /// Link telemetry the robot reported in its Refresh requests.
-    var signal = SignalSummary()
+    /// Link telemetry the robot reported in its Refresh requests since the last leg report
+    /// (sessions aggregate it; at most `maxTelemetry` wait).
+    var telemetry: [LinkTelemetry] = []
+    static let maxTelemetry = 64
     let legID = UInt64.random(in: 1...UInt64.max)
     var createdUnix: Int64 = 0
     /// One relayed endpoint per address family (dual allocation holds two).

@@ -10,15 +10,19 @@ public struct LegReport: Sendable {
     public var startedUnix: Int64
     public var streams: [TrafficAnalyzer.Stream]
     public var rtcpPackets: Int
-    public var dtlsClientHelloAt: Int64?
-    public var dtlsChangeCipherSpecAt: Int64?
+    /// This side's current DTLS handshake: its first hello, and when it showed the handshake
+    /// complete (DTLS 1.2 or 1.3; `TrafficAnalyzer.observeDTLS`).
+    public var dtlsStartedAt: Int64?
+    public var dtlsCompletedAt: Int64?
     public var requests: [(TransactionID, Int64)]
     public var responses: [(TransactionID, Int64)]
-    public var signal: SignalSummary
+    /// Link telemetry reported since the previous report (robot legs).
+    public var telemetry: [LinkTelemetry]
     /// Monotonic microseconds of the last relayed packet (0: none yet); all times here are.
     public var lastActivity: Int64
-    /// Set when the allocation is gone, with why.
+    /// Set when the allocation is gone, with why and when.
     public var ended: TURNEvent.DeletionReason?
+    public var endedAt: Int64?
 
     public var packets: Int { streams.reduce(0) { $0 + $1.packets } }
 }
@@ -31,14 +35,16 @@ extension TURNEngine {
 }
 
 extension Allocation {
-    func legReport(ended: TURNEvent.DeletionReason?) -> LegReport? {
+    func legReport(ended: TURNEvent.DeletionReason?, at now: Int64? = nil) -> LegReport? {
         guard let pairing, var analyzer else { return nil }
         let (requests, responses) = analyzer.drainTransactions()
         self.analyzer = analyzer
+        let telemetry = self.telemetry
+        self.telemetry.removeAll(keepingCapacity: true)
         return LegReport(
             legID: legID, device: pairing.device, role: pairing.role, transport: fiveTuple.transport, startedUnix: createdUnix,
-            streams: Array(analyzer.streams.values), rtcpPackets: analyzer.rtcpPackets, dtlsClientHelloAt: analyzer.dtlsClientHelloAt,
-            dtlsChangeCipherSpecAt: analyzer.dtlsChangeCipherSpecAt, requests: requests, responses: responses, signal: signal,
-            lastActivity: analyzer.lastActivity, ended: ended)
+            streams: Array(analyzer.streams.values), rtcpPackets: analyzer.rtcpPackets, dtlsStartedAt: analyzer.dtlsStartedAt,
+            dtlsCompletedAt: analyzer.dtlsCompletedAt, requests: requests, responses: responses,
+            telemetry: telemetry, lastActivity: analyzer.lastActivity, ended: ended, endedAt: ended == nil ? nil : now)
     }
 }

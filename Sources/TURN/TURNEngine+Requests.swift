@@ -171,7 +171,7 @@ extension TURNEngine {
         guard allocation.username == credential.username else { throw Rejection(441, "Wrong Credentials") }
         // The robot's link telemetry (DESIGN §5), comprehension-optional: kept for the session.
         if allocation.pairing != nil, let v = m.value(LinkTelemetry.attribute), let t = LinkTelemetry(encoded: v) {
-            allocation.signal.add(t)
+            if allocation.telemetry.count < Allocation.maxTelemetry { allocation.telemetry.append(t) }
         }
         if let f = try m.familyByte(.requestedAddressFamily) {
             guard let family = AddressFamily(rawValue: f), allocation.relay(for: family) != nil else {

@@ -195,7 +195,7 @@ public struct TURNEngine<Resources: RelayResources> {
         }
         resources.releaseAllocation(user: allocation.username)
         if let entry = allocation.pairing { resources.unregisterPairing(entry) }
-        if let leg = allocation.legReport(ended: reason) { out.legs.append(leg) }
+        if let leg = allocation.legReport(ended: reason, at: now.micros) { out.legs.append(leg) }
         out.events.append(.allocationDeleted(reason: reason, lifetimeSeconds: (now.millis - allocation.created) / 1000))
     }
 }

@@ -20,7 +20,7 @@ public struct TrafficAnalyzer: Sendable {
         public var jitterSeconds = 0.0
         var lastTransitSeconds: Double?
         var firstTimestamp: UInt32 = 0
-        var firstArrival: Int64 = 0
+        public var firstArrival: Int64 = 0
         public var lastArrival: Int64 = 0
         var timestampSpan: Int64 = 0  // extended RTP time since the first packet
         var lastTimestamp: UInt32 = 0
@@ -47,8 +47,13 @@ public struct TrafficAnalyzer: Sendable {
 
     public var streams: [UInt32: Stream] = [:]
     public var rtcpPackets = 0
-    public var dtlsClientHelloAt: Int64?
-    public var dtlsChangeCipherSpecAt: Int64?
+    /// The DTLS handshake this side is in (or finished last): when its first hello passed
+    /// (ClientHello from the DTLS client, ServerHello from the server), and when this side showed
+    /// the handshake complete (see `observeDTLS`).
+    public var dtlsStartedAt: Int64?
+    public var dtlsCompletedAt: Int64?
+    /// Handshakes seen: a hello after a completed handshake starts a new one (a new call).
+    public var dtlsHandshakes = 0
     public var stunPackets = 0
     public var otherPackets = 0
     /// Binding requests and responses seen since the last `drainTransactions`, for RTT.
@@ -72,17 +77,12 @@ public struct TrafficAnalyzer: Sendable {
             default: break
             }
         case 20...63:
-            // DTLS records (RFC 6347 §4.1): type, version, epoch, sequence, 16-bit length; one
-            // datagram may carry several (a flight's ChangeCipherSpec often follows a handshake).
-            var at = 0
-            while at + 13 <= p.count {
-                let type = p[at]
-                if type == 22, at + 13 < p.count, p[at + 13] == 1, dtlsClientHelloAt == nil { dtlsClientHelloAt = now }
-                if type == 20, dtlsChangeCipherSpecAt == nil { dtlsChangeCipherSpecAt = now }
-                at += 13 + Int(p.loadBigEndian(UInt16.self, at: at + 11))
-            }
+            observeDTLS(p, now: now)
         case 128...191:
             guard p.count >= 12 else { return }
+            // Keys for SRTP come from a finished DTLS handshake (RFC 5764 §4.2): SRTP or SRTCP
+            // from this side after its hello shows the handshake complete, in any version.
+            if dtlsStartedAt != nil && dtlsCompletedAt == nil { dtlsCompletedAt = now }
             let pt = p[1] & 0x7F
             if (200...206).contains(Int(p[1])) {  // RTCP (RFC 5761 §4)
                 rtcpPackets += 1
@@ -91,6 +91,48 @@ public struct TrafficAnalyzer: Sendable {
             observeRTP(p, payloadType: pt, now: now)
         default:
             otherPackets += 1
+        }
+    }
+
+    /// DTLS records, one datagram possibly holding several (a flight's ChangeCipherSpec often
+    /// follows a handshake record). A handshake starts with this side's first hello in epoch 0
+    /// (in the clear in both versions); it is complete from this side at the first of:
+    /// - DTLS 1.2 (RFC 6347 §4.1, 13-byte headers): a ChangeCipherSpec record (type 20);
+    /// - DTLS 1.3 (RFC 9147 §4): a record with the unified header (first byte 001CSLEE) in epoch 3,
+    ///   the application-data keys — 1.3 sends no ChangeCipherSpec, and epoch 2 is the handshake;
+    /// - either version: SRTP or SRTCP from this side (see `observe`).
+    private mutating func observeDTLS(_ p: UnsafeRawBufferPointer, now: Int64) {
+        var at = 0
+        while at < p.count {
+            let first = p[at]
+            if first & 0xE0 == 0x20 {
+                // Unified header: C (connection id), S (16-bit sequence), L (length present), EE
+                // (low bits of the epoch). Without L the record fills the datagram; with a
+                // connection id (whose length was negotiated) the rest cannot be walked.
+                if first & 0x03 == 3, dtlsStartedAt != nil, dtlsCompletedAt == nil { dtlsCompletedAt = now }
+                guard first & 0x10 == 0, first & 0x04 != 0 else { return }
+                let header = 1 + (first & 0x08 != 0 ? 2 : 1) + 2
+                guard at + header <= p.count else { return }
+                at += header + Int(p.loadBigEndian(UInt16.self, at: at + header - 2))
+                continue
+            }
+            guard at + 13 <= p.count else { return }
+            let epoch = p.loadBigEndian(UInt16.self, at: at + 3)
+            // Handshake records of later epochs are encrypted: their first byte is no message type.
+            if first == 22, epoch == 0, at + 13 < p.count, p[at + 13] == 1 || p[at + 13] == 2 { hello(now: now) }
+            if first == 20, dtlsStartedAt != nil, dtlsCompletedAt == nil { dtlsCompletedAt = now }
+            at += 13 + Int(p.loadBigEndian(UInt16.self, at: at + 11))
+        }
+    }
+
+    /// A ClientHello or ServerHello: the first of a handshake (retransmissions, and the second
+    /// ClientHello after a HelloVerifyRequest, belong to it), or a new handshake once one has
+    /// completed.
+    private mutating func hello(now: Int64) {
+        if dtlsStartedAt == nil || dtlsCompletedAt != nil {
+            dtlsStartedAt = now
+            dtlsCompletedAt = nil
+            dtlsHandshakes += 1
         }
     }
 

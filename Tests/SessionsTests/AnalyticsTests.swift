@@ -79,7 +79,7 @@ struct AnalyticsTests {
         a.feed(rtp(seq: 1, ts: 1, ssrc: 5), at: 11)
         for first: UInt8 in [4, 19, 64, 79, 127, 192, 255] { a.feed([first] + [UInt8](repeating: 0, count: 20), at: 12) }
         #expect(a.stunPackets == 2 && a.requests.count == 1 && a.responses.count == 1)
-        #expect(a.dtlsClientHelloAt == 3000 && a.dtlsChangeCipherSpecAt == 9000)
+        #expect(a.dtlsStartedAt == 3000 && a.dtlsCompletedAt == 9000 && a.dtlsHandshakes == 1)
         #expect(a.rtcpPackets == 1 && a.streams.count == 1)
         #expect(a.otherPackets == 7)
     }
@@ -96,22 +96,31 @@ struct AnalyticsTests {
 
 @Suite("Sessions and records")
 struct SessionRegistryTests {
+    /// A leg whose client sent `packets` 20-ms audio packets from `from` (ms), did its DTLS
+    /// handshake from `hello` to `done` (µs), and was last active at `last` (ms).
     static func leg(
-        _ id: UInt64, _ role: Identity.Role, device: String = "r1", packets: Int = 60, last: Int64, ended: TURNEvent.DeletionReason? = nil,
-        requests: [(TransactionID, Int64)] = [], responses: [(TransactionID, Int64)] = []
+        _ id: UInt64, _ role: Identity.Role, device: String = "r1", packets: Int = 60, from: Int64 = 0, last: Int64,
+        ended: TURNEvent.DeletionReason? = nil, endedAt: Int64? = nil, hello: Int64? = 5000, done: Int64? = 60_000,
+        requests: [(TransactionID, Int64)] = [], responses: [(TransactionID, Int64)] = [], video: Bool = false
     ) -> LegReport {
         var a = TrafficAnalyzer()
-        for i in 0..<packets { a.feed(rtp(seq: UInt16(i), ts: UInt32(i * 960), ssrc: UInt32(id)), at: Int64(i * 20)) }
-        var signal = SignalSummary()
-        if role == .robot {
-            signal.add(LinkTelemetry(wifiRSSI: -60, wifiBand: 2))
-            signal.add(LinkTelemetry(wifiRSSI: -50, wifiBand: 2))
+        for i in 0..<packets {
+            if video {
+                // 20 fps, 2 packets a frame of 1000 bytes each: 320 kbps.
+                a.feed(
+                    rtp(seq: UInt16(i), ts: UInt32(i / 2 * 4500), ssrc: UInt32(id), marker: i % 2 == 1, pt: 96, size: 1000),
+                    at: from + Int64(i / 2 * 50))
+            } else {
+                a.feed(rtp(seq: UInt16(i), ts: UInt32(i * 960), ssrc: UInt32(id)), at: from + Int64(i * 20))
+            }
         }
+        let telemetry = role == .robot ? [LinkTelemetry(wifiRSSI: -60, wifiBand: 2), LinkTelemetry(wifiRSSI: -50, wifiBand: 2)] : []
         return LegReport(
             legID: id, device: device, role: role, transport: role == .robot ? .udp : .tls, startedUnix: 0,
             streams: Array(a.streams.values),
-            rtcpPackets: 0, dtlsClientHelloAt: 5000, dtlsChangeCipherSpecAt: 60_000, requests: requests.map { ($0.0, $0.1 * 1000) },
-            responses: responses.map { ($0.0, $0.1 * 1000) }, signal: signal, lastActivity: last * 1000, ended: ended)
+            rtcpPackets: 0, dtlsStartedAt: hello, dtlsCompletedAt: done, requests: requests.map { ($0.0, $0.1 * 1000) },
+            responses: responses.map { ($0.0, $0.1 * 1000) }, telemetry: telemetry, lastActivity: last * 1000, ended: ended,
+            endedAt: endedAt.map { $0 * 1000 } ?? (ended == nil ? nil : last * 1000))
     }
 
     @Test func sessionLifecycleWithInterimReconnectAndEnd() throws {
