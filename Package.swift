@@ -17,7 +17,8 @@ let package = Package(
         .library(name: "RelayServer", targets: ["RelayServer"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2")
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -42,10 +43,20 @@ let package = Package(
         .target(name: "Sessions", dependencies: ["TURN", "STUN"], swiftSettings: strict),
         .target(
             name: "RelayServer",
-            dependencies: ["RelayIO", "TURN", "Sessions", "CAV1Shim", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "RelayIO", "TURN", "Sessions", "CAV1Shim", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
-        .executableTarget(name: "av1relay", dependencies: ["RelayServer", "RelayIO", "Sessions"], swiftSettings: strict),
+        .executableTarget(
+            name: "av1relay",
+            dependencies: [
+                "RelayServer", "RelayIO", "Sessions", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         // Shared test helpers: a scripted TURN client, fake relay resources, fixtures.
         .target(name: "TestSupport", dependencies: ["STUN", "TURN"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "STUNTests", dependencies: ["STUN"], swiftSettings: strict),

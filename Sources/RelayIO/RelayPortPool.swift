@@ -104,23 +104,35 @@ public final class RelayPortPool: Sendable {
 
 /// Allocation quotas across workers: per user (486) and in total (508). 0 means unlimited.
 public final class AllocationQuota: Sendable {
-    public let maxPerUser: Int
-    public let maxTotal: Int
-    private let counts: Mutex<(total: Int, perUser: [String: Int])>
+    private struct Counts {
+        var maxPerUser: Int
+        var maxTotal: Int
+        var total = 0
+        var perUser: [String: Int] = [:]
+    }
+    private let counts: Mutex<Counts>
 
     public init(maxPerUser: Int, maxTotal: Int) {
-        self.maxPerUser = maxPerUser
-        self.maxTotal = maxTotal
-        self.counts = Mutex((0, [:]))
+        self.counts = Mutex(Counts(maxPerUser: maxPerUser, maxTotal: maxTotal))
     }
 
+    public var maxPerUser: Int { counts.withLock { $0.maxPerUser } }
+    public var maxTotal: Int { counts.withLock { $0.maxTotal } }
     public var total: Int { counts.withLock { $0.total } }
+
+    /// New limits (a reload): allocations above them stay; new ones wait until they fit.
+    public func setLimits(maxPerUser: Int, maxTotal: Int) {
+        counts.withLock {
+            $0.maxPerUser = maxPerUser
+            $0.maxTotal = maxTotal
+        }
+    }
 
     public func acquire(user: String) -> QuotaResult {
         counts.withLock { c in
-            if maxTotal > 0 && c.total >= maxTotal { return .totalQuotaReached }
+            if c.maxTotal > 0 && c.total >= c.maxTotal { return .totalQuotaReached }
             let mine = c.perUser[user, default: 0]
-            if maxPerUser > 0 && mine >= maxPerUser { return .userQuotaReached }
+            if c.maxPerUser > 0 && mine >= c.maxPerUser { return .userQuotaReached }
             c.total += 1
             c.perUser[user] = mine + 1
             return .granted

@@ -171,6 +171,12 @@ public final class Worker: @unchecked Sendable {
         av1_eventfd_signal(wake)
     }
 
+    /// Changes the engine's configuration on the worker's thread, between two packets, and waits
+    /// (a reload: credentials, peer policy). Live allocations keep what they were granted.
+    public func reconfigure(_ change: @escaping @Sendable (inout TURNEngineConfiguration) -> Void) {
+        sync { [self] in change(&engine.configuration) }
+    }
+
     /// The UDP listeners' bound addresses.
     public var listeningAddresses: [TransportAddress] { udpListeners.map(\.address) }
 

@@ -5,13 +5,21 @@ import Logging
 import RelayIO
 import STUN
 import Sessions
+import Synchronization
 import TURN
 
 /// The relay put together: configuration → engines, workers, sockets; events → logs.
 /// Logs carry counts and RFC codes, never an address, a username or payload.
 /// `start` and `stop` may come from any thread; the stats timer is guarded by `lock`.
 public final class RelayServer: @unchecked Sendable {
-    public let configuration: RelayConfiguration
+    /// The configuration now in force (a reload changes its live keys).
+    public var configuration: RelayConfiguration { current.withLock { $0 } }
+    let current: Mutex<RelayConfiguration>
+    /// What a reload keeps: the nonce key (outstanding nonces stay valid) and the addresses the
+    /// peer policy always refuses.
+    let nonceKey: [UInt8]
+    let ownAddresses: Set<IPAddress>
+    let listenerAddresses: Set<TransportAddress>
     let workers: [Worker]
     let pool: RelayPortPool
     let quota: AllocationQuota
@@ -51,7 +59,7 @@ public final class RelayServer: @unchecked Sendable {
     public init(configuration c: RelayConfiguration, tls: TLSContext? = nil, sinks: [any SessionSink] = [], logger: Logger)
         throws(SocketError)
     {
-        self.configuration = c
+        self.current = Mutex(c)
         self.logger = logger
         self.tls = tls
         self.sinks = sinks
@@ -95,11 +103,11 @@ public final class RelayServer: @unchecked Sendable {
         tlsAddresses = tlsSockets.first?.map(\.1) ?? []
         let listeners = udpAddresses + tcpAddresses + tlsAddresses
 
-        let authenticator = Authenticator(
-            realm: c.realm, users: c.users, secrets: c.authSecrets, nonceLifetimeSeconds: c.nonceLifetime,
-            nonceKey: STUNCrypto.randomBytes(32))
-        let policy = PeerPolicy(
-            allow: c.allowPeers, ownAddresses: Set(c.relayAddresses + listeners.map(\.ip)), listenerAddresses: Set(listeners))
+        nonceKey = STUNCrypto.randomBytes(32)
+        ownAddresses = Set(c.relayAddresses + listeners.map(\.ip))
+        listenerAddresses = Set(listeners)
+        let authenticator = Self.authenticator(c, nonceKey: nonceKey)
+        let policy = PeerPolicy(allow: c.allowPeers, ownAddresses: ownAddresses, listenerAddresses: listenerAddresses)
         var engineConfiguration = TURNEngineConfiguration(realm: c.realm, authenticator: authenticator, peerPolicy: policy)
         engineConfiguration.defaultLifetime = c.defaultLifetime
         engineConfiguration.maxLifetime = c.maxLifetime
@@ -138,21 +146,6 @@ public final class RelayServer: @unchecked Sendable {
 
     /// The UDP addresses actually listened on.
     public var listeningAddresses: [TransportAddress] { udpAddresses }
-
-    /// Loads the certificate and key again (SIGHUP). Live connections keep their sessions; new
-    /// ones use the new certificate. On failure the old one stays and the error is returned.
-    @discardableResult
-    public func reloadTLS() -> TLSError? {
-        guard let tls, let certificate = configuration.tlsCertificate, let key = configuration.tlsKey else { return nil }
-        do {
-            try tls.load(certificate: certificate, key: key)
-            logger.info("TLS certificate reloaded")
-            return nil
-        } catch {
-            logger.error("TLS certificate reload failed, keeping the previous one: \(error)")
-            return error
-        }
-    }
 
     public func start() {
         logger.info(
@@ -244,7 +237,7 @@ public final class RelayServer: @unchecked Sendable {
             case .allocationDeleted(let reason, let seconds):
                 logger.debug("allocation deleted", metadata: ["reason": "\(reason.rawValue)", "seconds": "\(seconds)"])
             case .requestFailed(let method, let code):
-                logger.debug("request refused", metadata: ["method": "\(method.rawValue)", "code": "\(code)"])
+                logger.debug("request refused", metadata: ["method": "\(method)", "code": "\(code)"])
             case .peerDenied(let denial):
                 logger.debug("peer refused", metadata: ["class": "\(denial.rawValue)"])
             }

@@ -12,6 +12,22 @@ public struct STUNMethod: RawRepresentable, Hashable, Sendable {
     public static let channelBind = STUNMethod(rawValue: 0x009)
 }
 
+extension STUNMethod: CustomStringConvertible {
+    /// The method's name as the RFCs write it (logs and metrics labels), or its number.
+    public var description: String {
+        switch self {
+        case .binding: "binding"
+        case .allocate: "allocate"
+        case .refresh: "refresh"
+        case .send: "send"
+        case .data: "data"
+        case .createPermission: "create-permission"
+        case .channelBind: "channel-bind"
+        default: "0x" + String(rawValue, radix: 16)
+        }
+    }
+}
+
 /// STUN message classes (RFC 8489 §5).
 public enum STUNClass: UInt16, Sendable {
     case request = 0b00

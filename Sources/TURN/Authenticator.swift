@@ -80,8 +80,14 @@ public struct Authenticator: Sendable {
 
     // MARK: Checks
 
-    /// Authenticates a request (RFC 8489 §9.2.4, in its order).
-    public func authenticate(_ m: STUNMessage, client: TransportAddress, now: TURNTime) -> Result<Credential, Failure> {
+    /// Authenticates a request (RFC 8489 §9.2.4, in its order). `allocation` is the username and
+    /// key of the allocation the request's 5-tuple holds: its client keeps the credential it
+    /// allocated with (RFC 8656 §7.1 binds an allocation to it) although a reload has removed that
+    /// static user or REST secret since — a live call is not cut off. A REST credential still ends
+    /// at its expiry.
+    public func authenticate(
+        _ m: STUNMessage, client: TransportAddress, now: TURNTime, allocation: (username: String, key: [UInt8])? = nil
+    ) -> Result<Credential, Failure> {
         guard m.contains(.messageIntegrity) || m.contains(.messageIntegritySHA256) else { return .failure(.challenge) }
         guard m.contains(.username) || m.contains(.userhash), let realm = m.text(.realm), let nonce = m.text(.nonce) else {
             return .failure(.badRequest("Missing USERNAME, REALM or NONCE"))
@@ -117,6 +123,11 @@ public struct Authenticator: Sendable {
             username = name
         } else {
             return .failure(.unauthorized("Unknown user"))
+        }
+        if let allocation, allocation.username == username, Authenticator.restExpiry(username).map({ $0 > now.unixSeconds }) ?? true,
+            m.verifyIntegrity(key: allocation.key) == true
+        {
+            return .success(Credential(username: username, key: allocation.key))
         }
         for password in passwords(for: username, now: now) {
             let key = algorithm.key(username: username, realm: realm, password: password)

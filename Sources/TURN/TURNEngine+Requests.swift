@@ -29,7 +29,8 @@ extension TURNEngine {
             return reject(reply, Rejection(400, "Unknown method"), out: out)
         }
         let credential: Authenticator.Credential
-        switch configuration.authenticator.authenticate(m, client: tuple.client, now: now) {
+        let held = allocations[tuple].map { (username: $0.username, key: $0.key) }
+        switch configuration.authenticator.authenticate(m, client: tuple.client, now: now, allocation: held) {
         case .success(let c):
             credential = c
         case .failure(.challenge):

@@ -1,20 +1,27 @@
 import CAV1Shim
-import Dispatch
 import Foundation
 import Logging
 import RelayIO
 import RelayServer
+import ServiceLifecycle
 import Sessions
 
-// av1relay: parse, validate, serve until SIGTERM/SIGINT. Exit 2 for a bad option, 1 when a
-// socket cannot be opened, 0 after a clean shutdown.
+// av1relay: parse, validate, serve until SIGTERM/SIGINT under a ServiceGroup. Exit 2 for a bad
+// option, 1 when a socket cannot be opened, 0 after a clean shutdown.
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+let environment = ProcessInfo.processInfo.environment
+
+func fail(_ message: String, code: Int32) -> Never {
+    FileHandle.standardError.write(Data("av1relay: \(message)\n".utf8))
+    exit(code)
+}
 
 let command: RelayConfiguration.Command
 do {
-    command = try RelayConfiguration.parse(arguments: Array(CommandLine.arguments.dropFirst()))
+    command = try RelayConfiguration.parse(arguments: arguments, environment: environment)
 } catch {
-    FileHandle.standardError.write(Data("av1relay: \(error)\n".utf8))
-    exit(2)
+    fail("\(error)", code: 2)
 }
 
 let configuration: RelayConfiguration
@@ -48,15 +55,13 @@ let tls: TLSContext?
 do {
     tls = try RelayServer.loadTLS(configuration)
 } catch {
-    FileHandle.standardError.write(Data("av1relay: invalid tls-cert: \(error)\n".utf8))
-    exit(2)
+    fail("invalid tls-cert: \(error)", code: 2)
 }
 let sinks: [any SessionSink]
 do {
     sinks = try RelayServer.openSinks(configuration)
 } catch {
-    FileHandle.standardError.write(Data("av1relay: invalid session-log: \(error)\n".utf8))
-    exit(2)
+    fail("invalid session-log: \(error)", code: 2)
 }
 if checkOnly {
     print("av1relay: configuration OK")
@@ -70,26 +75,20 @@ do {
     logger.critical("cannot start: \(error)")
     exit(1)
 }
-server.start()
 
-signal(SIGTERM, SIG_IGN)
-signal(SIGINT, SIG_IGN)
-signal(SIGHUP, SIG_IGN)
-// Top-level code is main-actor code: the handlers run on the main queue, which dispatchMain() serves.
-var signalSources: [DispatchSourceSignal] = []
-for sig in [SIGTERM, SIGINT] {
-    let source = DispatchSource.makeSignalSource(signal: sig, queue: .main)
-    source.setEventHandler {
-        logger.info("shutting down", metadata: ["signal": "\(sig)"])
-        server.stop()
-        exit(0)
+let relay = RelayService(server: server, logger: logger) {
+    switch try RelayConfiguration.parse(arguments: arguments, environment: ProcessInfo.processInfo.environment) {
+    case .run(let c), .check(let c): return c
+    case .help, .version: return configuration
     }
-    source.resume()
-    signalSources.append(source)
 }
-// SIGHUP reloads the TLS certificate and key without dropping live connections.
-let reload = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .main)
-reload.setEventHandler { server.reloadTLS() }
-reload.resume()
-signalSources.append(reload)
-dispatchMain()
+let group = ServiceGroup(
+    configuration: .init(
+        services: [.init(service: relay)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+do {
+    try await group.run()
+} catch {
+    logger.critical("stopped: \(error)")
+    exit(1)
+}
+exit(0)

@@ -1,0 +1,117 @@
+import RelayIO
+import STUN
+import TURN
+
+/// What a reload did: the keys it changed (counts, never a secret), or why it refused.
+public struct ReloadOutcome: Sendable, Equatable, CustomStringConvertible {
+    /// Keys applied, each with a summary such as "2 → 3 secrets".
+    public var changed: [String: String] = [:]
+    /// Set when nothing was applied, with the reason.
+    public var refused: String?
+
+    public var description: String {
+        if let refused { return "refused: \(refused)" }
+        return changed.isEmpty
+            ? "nothing changed" : changed.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+    }
+}
+
+extension RelayServer {
+    /// Keys a reload may change while calls go on. Everything else (listeners, relay ports,
+    /// pairing, lifetimes, …) needs a restart, and a reload that changes it is refused whole.
+    public static let reloadableKeys: Set<String> = [
+        "tls-cert", "tls-key", "auth-secret", "user", "allow-peer", "user-quota", "total-quota",
+    ]
+
+    static func authenticator(_ c: RelayConfiguration, nonceKey: [UInt8]) -> Authenticator {
+        Authenticator(realm: c.realm, users: c.users, secrets: c.authSecrets, nonceLifetimeSeconds: c.nonceLifetime, nonceKey: nonceKey)
+    }
+
+    /// Applies a new configuration's live keys — TLS certificate and key (read again even when
+    /// the paths are the same: a rotated file), REST secrets, static users, the peer allow-list,
+    /// quotas — to every worker, between two packets; no allocation, connection or session is
+    /// touched. All or nothing: a changed key that needs a restart, or a TLS file that does not
+    /// load, refuses the whole reload and the relay goes on as it was. Logs the outcome.
+    @discardableResult
+    public func reload(to new: RelayConfiguration) -> ReloadOutcome {
+        let outcome = applyReload(new)
+        if let refused = outcome.refused {
+            logger.error("configuration reload refused, nothing changed", metadata: ["reason": "\(refused)"])
+        } else {
+            logger.info(
+                "configuration reloaded", metadata: outcome.changed.isEmpty ? ["changed": "nothing"] : outcome.changed.mapValues { "\($0)" }
+            )
+        }
+        return outcome
+    }
+
+    private func applyReload(_ new: RelayConfiguration) -> ReloadOutcome {
+        let old = configuration
+        do { try new.validate() } catch { return ReloadOutcome(refused: "\(error)") }
+        if let key = Self.firstDifference(old, new, ignoring: Self.reloadableKeys) {
+            return ReloadOutcome(refused: "\(key) cannot change without a restart")
+        }
+        if (old.tlsCertificate == nil) != (new.tlsCertificate == nil) {
+            return ReloadOutcome(refused: "turning TLS on or off needs a restart (its listeners)")
+        }
+        var outcome = ReloadOutcome()
+        if let tls, let certificate = new.tlsCertificate, let key = new.tlsKey {
+            do { try tls.load(certificate: certificate, key: key) } catch {
+                return ReloadOutcome(refused: "tls-cert: \(error); the previous certificate stays")
+            }
+            outcome.changed["tls-cert"] = "reloaded"
+        }
+        if old.authSecrets != new.authSecrets {
+            let kept = Set(old.authSecrets).intersection(new.authSecrets).count
+            outcome.changed["auth-secret"] = "\(old.authSecrets.count) → \(new.authSecrets.count) secrets, \(kept) kept"
+        }
+        if old.users != new.users {
+            let changed = old.users.filter { new.users[$0.key] != $0.value }.count
+            outcome.changed["user"] = "\(old.users.count) → \(new.users.count) users, \(changed) removed or changed"
+        }
+        if old.allowPeers != new.allowPeers { outcome.changed["allow-peer"] = "\(old.allowPeers.count) → \(new.allowPeers.count) ranges" }
+        if old.userQuota != new.userQuota { outcome.changed["user-quota"] = "\(old.userQuota) → \(new.userQuota)" }
+        if old.totalQuota != new.totalQuota { outcome.changed["total-quota"] = "\(old.totalQuota) → \(new.totalQuota)" }
+
+        let authenticator = Self.authenticator(new, nonceKey: nonceKey)
+        let policy = PeerPolicy(allow: new.allowPeers, ownAddresses: ownAddresses, listenerAddresses: listenerAddresses)
+        quota.setLimits(maxPerUser: new.userQuota, maxTotal: new.totalQuota)
+        for worker in workers {
+            worker.reconfigure {
+                $0.authenticator = authenticator
+                $0.peerPolicy = policy
+            }
+        }
+        current.withLock { $0 = new }
+        return outcome
+    }
+
+    /// The first configuration key outside `ignoring` whose value differs, by the option table's
+    /// names (the file's and the flags' spelling).
+    static func firstDifference(_ a: RelayConfiguration, _ b: RelayConfiguration, ignoring: Set<String>) -> String? {
+        let left = Mirror(reflecting: a).children
+        let right = Dictionary(uniqueKeysWithValues: Mirror(reflecting: b).children.compactMap { c in c.label.map { ($0, c.value) } })
+        for child in left {
+            guard let label = child.label, let key = RelayConfiguration.key(ofProperty: label), !ignoring.contains(key) else { continue }
+            if "\(child.value)" != right[label].map({ "\($0)" }) { return key }
+        }
+        return nil
+    }
+}
+
+extension RelayConfiguration {
+    /// The option key of a stored property (`tcpListen` → `tcp-listen`); nil for bookkeeping.
+    static func key(ofProperty name: String) -> String? {
+        let special = [
+            "tlsCertificate": "tls-cert", "relayAddresses": "relay-address", "users": "user", "authSecrets": "auth-secret",
+            "allowPeers": "allow-peer",
+        ]
+        if ["explicit", "listKeysInLayer"].contains(name) { return nil }
+        if let k = special[name] { return k }
+        var out = ""
+        for ch in name {
+            if ch.isUppercase { out += "-" + ch.lowercased() } else { out.append(ch) }
+        }
+        return out
+    }
+}
