@@ -3,7 +3,9 @@ import PackageDescription
 
 // Layers, dependencies pointing one way:
 //   STUN (codec) ◄── TURN (sans-I/O engine) ◄── RelayIO (Dispatch data plane) ◄── RelayServer ◄── av1relay
-// C: CAV1Shim (recvmmsg/sendmmsg, socket options, OpenSSL digests) over COpenSSL (system library).
+// C: CAV1Digest (OpenSSL digests, for the codec) and CAV1Shim (recvmmsg/sendmmsg, epoll, socket
+// options, TLS over memory BIOs) over COpenSSL (system library). Sockets: addresses and socket
+// errors, shared by the data plane and the av1sim endpoints (which do not link the data plane).
 let strict: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
 
 let package = Package(
@@ -26,6 +28,7 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        .target(name: "CAV1Digest", dependencies: ["COpenSSL"]),
         .target(name: "CAV1Shim", dependencies: ["COpenSSL"]),
         // Media libraries for the av1sim endpoints only; the relay links none of them.
         .systemLibrary(name: "CSRTP", pkgConfig: "libsrtp2", providers: [.apt(["libsrtp2-dev"])]),
@@ -34,17 +37,18 @@ let package = Package(
         .target(name: "CAV1Media", dependencies: ["COpenSSL", "CSRTP", "CVPX"]),
         .target(name: "AV1Media", dependencies: ["CAV1Media", "COpus", "STUN"], swiftSettings: strict),
         // The simulator's endpoints: TURN client, ICE checks, DTLS-SRTP, Opus and VP8 over the relay.
-        .target(name: "AV1Endpoint", dependencies: ["AV1Media", "STUN", "TURN", "RelayIO", "CAV1Shim"], swiftSettings: strict),
+        .target(name: "AV1Endpoint", dependencies: ["AV1Media", "STUN", "Sockets", "CAV1Shim"], swiftSettings: strict),
         .executableTarget(name: "av1sim", dependencies: ["AV1Endpoint", "STUN", "TURN"], swiftSettings: strict),
-        .target(name: "STUN", dependencies: ["CAV1Shim"], swiftSettings: strict),
+        .target(name: "STUN", dependencies: ["CAV1Digest"], swiftSettings: strict),
         .target(name: "TURN", dependencies: ["STUN"], swiftSettings: strict),
-        .target(name: "RelayIO", dependencies: ["TURN", "CAV1Shim"], swiftSettings: strict),
+        .target(name: "Sockets", dependencies: ["STUN", "CAV1Shim"], swiftSettings: strict),
+        .target(name: "RelayIO", dependencies: ["TURN", "Sockets", "CAV1Shim"], swiftSettings: strict),
         // Sessions: leg reports → sessions → records → sinks (off the packet path).
         .target(name: "Sessions", dependencies: ["TURN", "STUN"], swiftSettings: strict),
         .target(
             name: "RelayServer",
             dependencies: [
-                "RelayIO", "TURN", "Sessions", "CAV1Shim", .product(name: "Logging", package: "swift-log"),
+                "RelayIO", "Sockets", "TURN", "Sessions", "CAV1Shim", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
@@ -67,7 +71,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "RelayServer", "RelayIO", "STUN", "TestSupport", "AV1Endpoint", "Sessions",
+                "RelayServer", "RelayIO", "Sockets", "STUN", "TestSupport", "AV1Endpoint", "Sessions",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -1,8 +1,8 @@
 import CAV1Shim
 import Foundation
 import Glibc
-import RelayIO
 import STUN
+import Sockets
 
 /// How an endpoint reaches the relay (RFC 8656 §3.1): UDP, TCP or TLS.
 public enum RelayTransport: String, Sendable, CaseIterable {

@@ -11,9 +11,6 @@
 #include <sys/eventfd.h>
 #include <netinet/tcp.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <openssl/err.h>
 
 #define AV1_MAX_BATCH 64
@@ -183,32 +180,6 @@ static const char *reason(void) {
     const char *r = ERR_reason_error_string(ERR_get_error());
     return r ? r : "not a PEM file of the right kind";
 }
-
-static int hmac(const EVP_MD *md, const void *key, size_t key_len, const void *data, size_t len, uint8_t *out) {
-    unsigned int out_len = 0;
-    if (!HMAC(md, key, (int)key_len, data, len, out, &out_len)) return -1;
-    return (int)out_len;
-}
-
-int av1_hmac_sha1(const void *key, size_t key_len, const void *data, size_t len, uint8_t out[20]) {
-    return hmac(EVP_sha1(), key, key_len, data, len, out);
-}
-
-int av1_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len, uint8_t out[32]) {
-    return hmac(EVP_sha256(), key, key_len, data, len, out);
-}
-
-static int digest(const EVP_MD *md, const void *data, size_t len, uint8_t *out) {
-    unsigned int out_len = 0;
-    if (!EVP_Digest(data, len, out, &out_len, md, NULL)) return -1;
-    return (int)out_len;
-}
-
-int av1_md5(const void *data, size_t len, uint8_t out[16]) { return digest(EVP_md5(), data, len, out); }
-int av1_sha256(const void *data, size_t len, uint8_t out[32]) { return digest(EVP_sha256(), data, len, out); }
-
-int av1_random(void *out, size_t len) { return RAND_bytes(out, (int)len) == 1 ? 0 : -1; }
-
 
 #include <sys/mman.h>
 #include <time.h>

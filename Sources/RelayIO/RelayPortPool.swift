@@ -1,5 +1,6 @@
 import Glibc
 import STUN
+import Sockets
 import Synchronization
 import TURN
 

@@ -1,6 +1,7 @@
 import CAV1Shim
 import Glibc
 import STUN
+import Sockets
 import TURN
 
 /// TCP and TLS clients (RFC 8656 §3.1) in the worker's loop: accept, read, decrypt (TLS), frame,

@@ -2,6 +2,7 @@ import CAV1Shim
 import Dispatch
 import Glibc
 import STUN
+import Sockets
 import Synchronization
 import TURN
 

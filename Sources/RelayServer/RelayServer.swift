@@ -5,6 +5,7 @@ import Logging
 import RelayIO
 import STUN
 import Sessions
+import Sockets
 import Synchronization
 import TURN
 

@@ -1,4 +1,4 @@
-import CAV1Shim
+import CAV1Digest
 
 /// The digests STUN needs, through OpenSSL.
 public enum STUNCrypto {

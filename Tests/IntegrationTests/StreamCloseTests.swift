@@ -4,6 +4,7 @@ import Logging
 import RelayIO
 import RelayServer
 import STUN
+import Sockets
 import TURN
 import TestSupport
 import Testing

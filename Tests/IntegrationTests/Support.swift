@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import RelayIO
 import STUN
+import Sockets
 
 /// A blocking UDP socket on loopback with a receive timeout, for talking to a relay in tests.
 final class UDPTestSocket {

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import RelayIO
 import STUN
+import Sockets
 
 /// A blocking TCP client on loopback that sends STUN/ChannelData and reads whole frames back.
 final class TCPTestSocket {

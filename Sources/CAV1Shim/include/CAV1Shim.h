@@ -62,16 +62,6 @@ int av1_local_address(int fd, struct sockaddr_storage *out, socklen_t *len);
 /// Disables core dumps for this process (media must never reach disk). 0 or -errno.
 int av1_disable_core_dumps(void);
 
-/// Digests and MACs (OpenSSL). Each returns the output length, or -1 on failure.
-int av1_hmac_sha1(const void *key, size_t key_len, const void *data, size_t len, uint8_t out[20]);
-int av1_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len, uint8_t out[32]);
-int av1_md5(const void *data, size_t len, uint8_t out[16]);
-int av1_sha256(const void *data, size_t len, uint8_t out[32]);
-/// Cryptographically secure random bytes. 0 on success.
-int av1_random(void *out, size_t len);
-
-
-
 /// Marks a page-aligned buffer as excluded from core dumps (MADV_DONTDUMP). 0 or -errno.
 int av1_exclude_from_dump(void *ptr, size_t len);
 /// Monotonic milliseconds, and microseconds.
