@@ -3,30 +3,20 @@ import STUN
 /// The control plane: Binding, Allocate, Refresh, CreatePermission, ChannelBind
 /// (RFC 8489 §6.3, RFC 8656 §7–§12), each check in the order the RFC gives it.
 extension TURNEngine {
-    /// An RFC error to answer with.
-    struct Rejection: Error {
-        var code: Int
-        var reason: String
-        init(_ code: Int, _ reason: String) {
-            self.code = code
-            self.reason = reason
-        }
-    }
-
     mutating func handleRequest(_ m: STUNMessage, tuple: FiveTuple, socket: SocketID, now: TURNTime, out: Outbox) {
         stats.requests += 1
         let reply = Reply(request: m, tuple: tuple, socket: socket, software: configuration.software)
         if m.method == .binding {
             // RFC 8489 §6.3.1: no authentication for Binding; §7.3.1 unknown attributes first.
             let unknown = m.unknownComprehensionRequired
-            if !unknown.isEmpty { return reject(reply, Rejection(420, "Unknown Attribute"), unknown: unknown, out: out) }
+            if !unknown.isEmpty { return reject(reply, .unknownAttributes(unknown), out: out) }
             var b = reply.success()
             b.append(.xorMappedAddress, xorAddress: tuple.client)
             reply.send(b, key: nil, out: out)
             return
         }
         guard [.allocate, .refresh, .createPermission, .channelBind].contains(m.method) else {
-            return reject(reply, Rejection(400, "Unknown method"), out: out)
+            return reject(reply, .badRequest("Unknown method"), out: out)
         }
         let credential: Authenticator.Credential
         let held = allocations[tuple].map { (username: $0.username, key: $0.key) }
@@ -40,11 +30,11 @@ extension TURNEngine {
         case .failure(.unauthorized(let why)):
             return challenge(reply, code: 401, reason: why, now: now, out: out)
         case .failure(.badRequest(let why)):
-            return reject(reply, Rejection(400, why), out: out)
+            return reject(reply, .badRequest(why), out: out)
         }
         let unknown = m.unknownComprehensionRequired
         if !unknown.isEmpty {
-            return reject(reply, Rejection(420, "Unknown Attribute"), unknown: unknown, key: credential.key, out: out)
+            return reject(reply, .unknownAttributes(unknown), key: credential.key, out: out)
         }
         do {
             switch m.method {
@@ -53,55 +43,55 @@ extension TURNEngine {
             case .createPermission: try createPermission(m, reply: reply, credential: credential, now: now, out: out)
             default: try channelBind(m, reply: reply, credential: credential, now: now, out: out)
             }
-        } catch let r as Rejection {
-            reject(reply, r, key: credential.key, out: out)
         } catch {
-            reject(reply, Rejection(400, "Malformed attribute"), key: credential.key, out: out)
+            reject(reply, error, key: credential.key, out: out)
         }
     }
 
     // MARK: Allocate (RFC 8656 §7.2)
 
-    mutating func allocate(_ m: STUNMessage, reply: Reply, credential: Authenticator.Credential, now: TURNTime, out: Outbox) throws {
+    mutating func allocate(_ m: STUNMessage, reply: Reply, credential: Authenticator.Credential, now: TURNTime, out: Outbox)
+        throws(TURNRejection)
+    {
         if let existing = allocations[reply.tuple] {
             // A retransmission gets the same answer; anything else is a mismatch.
             if existing.allocateTransaction == m.transactionID, !existing.allocateResponse.isEmpty {
                 out.append(socket: reply.socket, to: reply.tuple.client, bytes: existing.allocateResponse)
                 return
             }
-            throw Rejection(437, "Allocation Mismatch")
+            throw .allocationMismatch
         }
-        guard let transport = try m.uint32(.requestedTransport) else { throw Rejection(400, "REQUESTED-TRANSPORT missing") }
-        guard transport >> 24 == 17 else { throw Rejection(442, "Unsupported Transport Protocol") }
-        let token = try m.reservationToken()
-        let evenPort = try m.evenPort()
-        let requestedFamily = try m.familyByte(.requestedAddressFamily)
-        let additionalFamily = try m.familyByte(.additionalAddressFamily)
+        guard let transport = try parsed(m.uint32(.requestedTransport)) else { throw .badRequest("REQUESTED-TRANSPORT missing") }
+        guard transport >> 24 == 17 else { throw .unsupportedTransportProtocol }
+        let token = try parsed(m.reservationToken())
+        let evenPort = try parsed(m.evenPort())
+        let requestedFamily = try parsed(m.familyByte(.requestedAddressFamily))
+        let additionalFamily = try parsed(m.familyByte(.additionalAddressFamily))
         if token != nil && (evenPort.present || requestedFamily != nil) {
-            throw Rejection(400, "RESERVATION-TOKEN excludes EVEN-PORT and REQUESTED-ADDRESS-FAMILY")
+            throw .badRequest("RESERVATION-TOKEN excludes EVEN-PORT and REQUESTED-ADDRESS-FAMILY")
         }
         if requestedFamily != nil && additionalFamily != nil {
-            throw Rejection(400, "REQUESTED-ADDRESS-FAMILY excludes ADDITIONAL-ADDRESS-FAMILY")
+            throw .badRequest("REQUESTED-ADDRESS-FAMILY excludes ADDITIONAL-ADDRESS-FAMILY")
         }
         if let additionalFamily, additionalFamily != AddressFamily.ipv6.rawValue {
-            throw Rejection(400, "ADDITIONAL-ADDRESS-FAMILY must be IPv6")
+            throw .badRequest("ADDITIONAL-ADDRESS-FAMILY must be IPv6")
         }
-        if evenPort.present && additionalFamily != nil { throw Rejection(400, "EVEN-PORT excludes dual allocation") }
+        if evenPort.present && additionalFamily != nil { throw .badRequest("EVEN-PORT excludes dual allocation") }
         let identity = Identity(username: credential.username)
         if configuration.pairing && !identity.isPaired {
-            throw Rejection(403, "Forbidden: pairing needs a robot:<id> or app:<id> credential")
+            throw .forbidden("pairing needs a robot:<id> or app:<id> credential")
         }
         var family = AddressFamily.ipv4
         if let requestedFamily {
-            guard let f = AddressFamily(rawValue: requestedFamily) else { throw Rejection(440, "Address Family not Supported") }
+            guard let f = AddressFamily(rawValue: requestedFamily) else { throw .addressFamilyNotSupported }
             family = f
         }
         let lifetime = try desiredLifetime(m)
 
         switch resources.acquireAllocation(user: credential.username) {
         case .granted: break
-        case .userQuotaReached: throw Rejection(486, "Allocation Quota Reached")
-        case .totalQuotaReached: throw Rejection(508, "Insufficient Capacity")
+        case .userQuotaReached: throw .allocationQuotaReached
+        case .totalQuotaReached: throw .insufficientCapacity(nil)
         }
         var relays: [RelayEndpoint] = []
         var reservationToken: UInt64?
@@ -109,7 +99,7 @@ extension TURNEngine {
         if let token {
             guard let endpoint = resources.claimReservation(token) else {
                 resources.releaseAllocation(user: credential.username)
-                throw Rejection(508, "Insufficient Capacity: unknown reservation")
+                throw .insufficientCapacity("unknown reservation")
             }
             relays.append(endpoint)
         } else {
@@ -119,10 +109,10 @@ extension TURNEngine {
                 reservationToken = token
             case .unsupportedFamily:
                 resources.releaseAllocation(user: credential.username)
-                throw Rejection(440, "Address Family not Supported")
+                throw .addressFamilyNotSupported
             case .exhausted:
                 resources.releaseAllocation(user: credential.username)
-                throw Rejection(508, "Insufficient Capacity")
+                throw .insufficientCapacity(nil)
             }
             if additionalFamily != nil {
                 switch resources.openRelay(family: .ipv6, evenPort: false, reserveNext: false) {
@@ -160,27 +150,29 @@ extension TURNEngine {
     }
 
     /// RFC 8656 §7.2 / §7.3: the requested lifetime capped at the maximum, never below the default.
-    func desiredLifetime(_ m: STUNMessage) throws -> Int64 {
-        guard let requested = try m.uint32(.lifetime) else { return configuration.defaultLifetime }
+    func desiredLifetime(_ m: STUNMessage) throws(TURNRejection) -> Int64 {
+        guard let requested = try parsed(m.uint32(.lifetime)) else { return configuration.defaultLifetime }
         return max(configuration.defaultLifetime, min(Int64(requested), configuration.maxLifetime))
     }
 
     // MARK: Refresh (RFC 8656 §7.3)
 
-    mutating func refresh(_ m: STUNMessage, reply: Reply, credential: Authenticator.Credential, now: TURNTime, out: Outbox) throws {
-        guard let allocation = allocations[reply.tuple] else { throw Rejection(437, "Allocation Mismatch") }
-        guard allocation.username == credential.username else { throw Rejection(441, "Wrong Credentials") }
+    mutating func refresh(_ m: STUNMessage, reply: Reply, credential: Authenticator.Credential, now: TURNTime, out: Outbox)
+        throws(TURNRejection)
+    {
+        guard let allocation = allocations[reply.tuple] else { throw .allocationMismatch }
+        guard allocation.username == credential.username else { throw .wrongCredentials }
         // The robot's link telemetry (DESIGN §5), comprehension-optional: kept for the session.
         if allocation.pairing != nil, let v = m.value(LinkTelemetry.attribute), let t = LinkTelemetry(encoded: v) {
             if allocation.telemetry.count < Allocation.maxTelemetry { allocation.telemetry.append(t) }
         }
-        if let f = try m.familyByte(.requestedAddressFamily) {
+        if let f = try parsed(m.familyByte(.requestedAddressFamily)) {
             guard let family = AddressFamily(rawValue: f), allocation.relay(for: family) != nil else {
-                throw Rejection(443, "Peer Address Family Mismatch")
+                throw .peerAddressFamilyMismatch
             }
         }
         var b = reply.success()
-        if try m.uint32(.lifetime) == 0 {
+        if try parsed(m.uint32(.lifetime)) == 0 {
             delete(allocation, reason: .refreshedToZero, now: now, out: out)
             b.append(.lifetime, uint32: 0)
         } else {
@@ -195,11 +187,11 @@ extension TURNEngine {
 
     mutating func createPermission(
         _ m: STUNMessage, reply: Reply, credential: Authenticator.Credential, now: TURNTime, out: Outbox
-    ) throws {
-        guard let allocation = allocations[reply.tuple] else { throw Rejection(437, "Allocation Mismatch") }
-        guard allocation.username == credential.username else { throw Rejection(441, "Wrong Credentials") }
-        let peers = try m.xorAddresses(.xorPeerAddress)
-        guard !peers.isEmpty else { throw Rejection(400, "XOR-PEER-ADDRESS missing") }
+    ) throws(TURNRejection) {
+        guard let allocation = allocations[reply.tuple] else { throw .allocationMismatch }
+        guard allocation.username == credential.username else { throw .wrongCredentials }
+        let peers = try parsed(m.xorAddresses(.xorPeerAddress))
+        guard !peers.isEmpty else { throw .badRequest("XOR-PEER-ADDRESS missing") }
         // All or nothing: every peer is checked before any permission is installed.
         for peer in peers { try checkPeer(peer, for: allocation, out: out) }
         for peer in peers {
@@ -212,18 +204,20 @@ extension TURNEngine {
 
     // MARK: ChannelBind (RFC 8656 §12.2)
 
-    mutating func channelBind(_ m: STUNMessage, reply: Reply, credential: Authenticator.Credential, now: TURNTime, out: Outbox) throws {
-        guard let allocation = allocations[reply.tuple] else { throw Rejection(437, "Allocation Mismatch") }
-        guard allocation.username == credential.username else { throw Rejection(441, "Wrong Credentials") }
-        guard let number = try m.channelNumber() else { throw Rejection(400, "CHANNEL-NUMBER missing") }
-        guard configuration.channelRange.contains(number) else { throw Rejection(400, "Channel number out of range") }
-        guard let peer = try m.xorAddress(.xorPeerAddress) else { throw Rejection(400, "XOR-PEER-ADDRESS missing") }
+    mutating func channelBind(_ m: STUNMessage, reply: Reply, credential: Authenticator.Credential, now: TURNTime, out: Outbox)
+        throws(TURNRejection)
+    {
+        guard let allocation = allocations[reply.tuple] else { throw .allocationMismatch }
+        guard allocation.username == credential.username else { throw .wrongCredentials }
+        guard let number = try parsed(m.channelNumber()) else { throw .badRequest("CHANNEL-NUMBER missing") }
+        guard configuration.channelRange.contains(number) else { throw .badRequest("Channel number out of range") }
+        guard let peer = try parsed(m.xorAddress(.xorPeerAddress)) else { throw .badRequest("XOR-PEER-ADDRESS missing") }
         try checkPeer(peer, for: allocation, out: out)
         if let bound = allocation.channelsByNumber[number], bound.peer != peer {
-            throw Rejection(400, "Channel bound to another peer")
+            throw .badRequest("Channel bound to another peer")
         }
         if let bound = allocation.channelsByPeer[peer], bound != number {
-            throw Rejection(400, "Peer bound to another channel")
+            throw .badRequest("Peer bound to another channel")
         }
         allocation.channelsByNumber[number] = .init(peer: peer, expiry: now.millis + configuration.channelLifetime * 1000)
         allocation.channelsByPeer[peer] = number
@@ -237,20 +231,20 @@ extension TURNEngine {
     /// The family must match a relayed address (443) and the peer policy must allow it (403).
     /// Under pairing the only peers are the partner's relayed and client addresses, whatever the
     /// default policy would say of them (the partner's relayed address is the relay's own).
-    func checkPeer(_ peer: TransportAddress, for allocation: Allocation, out: Outbox) throws {
-        guard allocation.relay(for: peer.family) != nil else { throw Rejection(443, "Peer Address Family Mismatch") }
+    func checkPeer(_ peer: TransportAddress, for allocation: Allocation, out: Outbox) throws(TURNRejection) {
+        guard allocation.relay(for: peer.family) != nil else { throw .peerAddressFamilyMismatch }
         if let pairing = allocation.pairing {
             guard !configuration.peerPolicy.listenerAddresses.contains(peer),
                 resources.partnerAddresses(device: pairing.device, role: pairing.role.partner).contains(peer)
             else {
                 out.events.append(.peerDenied(.notPartner))
-                throw Rejection(403, "Forbidden: not this device's partner")
+                throw .forbidden("not this device's partner")
             }
             return
         }
         if let denial = configuration.peerPolicy.denial(for: peer) {
             out.events.append(.peerDenied(denial))
-            throw Rejection(403, "Forbidden")
+            throw .forbidden("")
         }
     }
 
@@ -266,11 +260,11 @@ extension TURNEngine {
         reply.send(b, key: nil, out: out)
     }
 
-    mutating func reject(_ reply: Reply, _ r: Rejection, unknown: [STUNAttributeType] = [], key: [UInt8]? = nil, out: Outbox) {
+    mutating func reject(_ reply: Reply, _ r: TURNRejection, key: [UInt8]? = nil, out: Outbox) {
         stats.errorResponses += 1
         out.events.append(.requestFailed(method: reply.request.method, code: r.code))
         var b = reply.error(code: r.code, reason: r.reason)
-        if !unknown.isEmpty { b.appendUnknownAttributes(unknown) }
+        if case .unknownAttributes(let unknown) = r { b.appendUnknownAttributes(unknown) }
         reply.send(b, key: key, out: out)
     }
 

@@ -256,7 +256,24 @@ struct BadInputTests {
     @Test func malformedAttributeValuesGet400() throws {
         let r = try Ready()
         #expect(r.h.answer(r.client.request(.createPermission) { $0.append(.xorPeerAddress, [0, 1, 0]) }, clientA)?.code == 400)
-        #expect(r.h.answer(r.client.request(.refresh) { $0.append(.lifetime, [0, 1]) }, clientA)?.code == 400)
+        let refresh = r.h.answer(r.client.request(.refresh) { $0.append(.lifetime, [0, 1]) }, clientA)
+        #expect(refresh?.code == 400)
+        // The answer names the attribute that did not parse (a typed rejection, not a catch-all).
+        #expect(try refresh?.errorCode()?.reason == "Malformed attribute 0xd")
+    }
+
+    @Test func everyRejectionIsOneRFCCode() {
+        let table: [(TURNRejection, Int)] = [
+            (.badRequest("x"), 400), (.malformedAttribute(.badAttribute(.lifetime)), 400), (.forbidden(""), 403),
+            (.unknownAttributes([STUNAttributeType(0x0031)]), 420), (.allocationMismatch, 437), (.addressFamilyNotSupported, 440),
+            (.wrongCredentials, 441), (.unsupportedTransportProtocol, 442), (.peerAddressFamilyMismatch, 443),
+            (.allocationQuotaReached, 486), (.insufficientCapacity(nil), 508),
+        ]
+        for (rejection, code) in table {
+            #expect(rejection.code == code, "\(rejection)")
+            #expect(!rejection.reason.isEmpty)
+        }
+        #expect(TURNRejection.forbidden("not this device's partner").reason == "Forbidden: not this device's partner")
     }
 
     @Test func responsesAndIndicationsFromClientsAreIgnored() throws {
