@@ -21,7 +21,8 @@ public final class RelayServer: @unchecked Sendable {
     let nonceKey: [UInt8]
     let ownAddresses: Set<IPAddress>
     let listenerAddresses: Set<TransportAddress>
-    let workers: [Worker]
+    /// The data-plane workers (tests drive their ticks).
+    public let workers: [Worker]
     let pool: RelayPortPool
     let quota: AllocationQuota
     let logger: Logger
@@ -57,9 +58,14 @@ public final class RelayServer: @unchecked Sendable {
     }
 
     /// Builds the engines and binds every listener; throws if a socket cannot be opened.
-    public init(configuration c: RelayConfiguration, tls: TLSContext? = nil, sinks: [any SessionSink] = [], logger: Logger)
-        throws(SocketError)
-    {
+    /// Where workers and sessions read the time (tests drive a manual clock).
+    let clock: WorkerClock
+
+    public init(
+        configuration c: RelayConfiguration, tls: TLSContext? = nil, sinks: [any SessionSink] = [], clock: WorkerClock = .system,
+        logger: Logger
+    ) throws(SocketError) {
+        self.clock = clock
         self.current = Mutex(c)
         self.logger = logger
         self.tls = tls
@@ -130,7 +136,8 @@ public final class RelayServer: @unchecked Sendable {
         let pairing = PairingRegistry()
         let hairpin = HairpinTable()
         let workers = (0..<count).map {
-            Worker(index: $0, configuration: engineConfiguration, pool: pool, quota: quota, pairing: pairing, hairpin: hairpin)
+            Worker(
+                index: $0, configuration: engineConfiguration, pool: pool, quota: quota, pairing: pairing, hairpin: hairpin, clock: clock)
         }
         self.workers = workers
         for (i, worker) in workers.enumerated() {
@@ -206,7 +213,9 @@ public final class RelayServer: @unchecked Sendable {
 
     /// Turns sessions into records and writes them to every sink (on the sessions queue).
     func writeRecords(shutdown: Bool) {
-        let records = sessions.tick(now: av1_monotonic_us(), unix: Date().timeIntervalSince1970, shutdown: shutdown)
+        // Monotonic time from the clock of the leg reports (the workers'); wall time, for the
+        // records' dates, to the millisecond.
+        let records = sessions.tick(now: clock.now().micros, unix: Date().timeIntervalSince1970, shutdown: shutdown)
         for record in records {
             for sink in sinks {
                 do { try sink.write(record) } catch { logger.error("session record not written: \(error)") }
