@@ -1,59 +1,5 @@
 import STUN
 
-/// Transports a client can reach the relay over (RFC 8656 §3.1). The relayed side is always UDP.
-public enum TransportProtocol: UInt8, Hashable, Sendable, CustomStringConvertible {
-    case udp, tcp, tls
-
-    public var description: String {
-        switch self {
-        case .udp: "udp"
-        case .tcp: "tcp"
-        case .tls: "tls"
-        }
-    }
-
-    /// Stream transports pad ChannelData to four bytes (RFC 8656 §12.5).
-    public var isStream: Bool { self != .udp }
-}
-
-/// The I/O layer's handle for a socket or connection; opaque to the engine.
-public typealias SocketID = Int32
-
-/// Identifies an allocation (RFC 8656 §2: client address, server address, transport).
-public struct FiveTuple: Hashable, Sendable {
-    public var client: TransportAddress
-    public var server: TransportAddress
-    public var transport: TransportProtocol
-
-    public init(client: TransportAddress, server: TransportAddress, transport: TransportProtocol) {
-        self.client = client
-        self.server = server
-        self.transport = transport
-    }
-}
-
-/// The engine's notion of now: a monotonic clock for lifetimes and the wall clock for
-/// credentials that carry a Unix expiry. Tests pass explicit instants.
-public struct TURNTime: Sendable, Hashable {
-    /// Monotonic milliseconds (any origin).
-    public var millis: Int64
-    /// Seconds since the Unix epoch.
-    public var unixSeconds: Int64
-    /// Monotonic microseconds, the same clock as `millis` (session analytics time packets finer).
-    public var micros: Int64
-
-    public init(millis: Int64, unixSeconds: Int64, micros: Int64? = nil) {
-        self.millis = millis
-        self.unixSeconds = unixSeconds
-        self.micros = micros ?? millis * 1000
-    }
-
-    /// The same instant moved forward by `seconds`.
-    public func adding(seconds: Int64) -> TURNTime {
-        TURNTime(millis: millis + seconds * 1000, unixSeconds: unixSeconds + seconds, micros: micros + seconds * 1_000_000)
-    }
-}
-
 /// A relay endpoint the I/O layer opened for an allocation: its socket and bound address.
 public struct RelayEndpoint: Hashable, Sendable {
     public var socket: SocketID
