@@ -25,28 +25,17 @@ struct DTLSWireTests {
 
     @Test(arguments: ["1.2", "1.3"])
     func aCallIsRecordedCompletedAndEndsWhenBothSidesDelete(version: String) throws {
-        var config = RelayConfiguration()
-        config.listen = [TransportAddress("127.0.0.1:0")!]
-        config.tcpListen = []
-        config.minPort = 32200
-        config.maxPort = 32299
-        config.authSecrets = ["dtls-secret"]
-        config.pairing = true
-        config.statsInterval = 0
-        config.sessionIdle = 120  // a record waiting for the idle time would come far too late
-        config.workers = 2
         let sink = MemorySink()
-        let server = try RelayServer(configuration: config, sinks: [sink], logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
-        server.start()
+        let server = try TestRelay.start(ports: 32200...32299, tcp: false, sinks: [sink]) {
+            $0.authSecrets = ["dtls-secret"]
+            $0.pairing = true
+            $0.sessionIdle = 120  // a record waiting for the idle time would come far too late
+            $0.workers = 2
+        }
         defer { server.stop() }
         let address = try #require(server.udpAddresses.first)
-        func client(_ identity: String) -> TestClient {
-            let c = Authenticator.restCredential(
-                secret: "dtls-secret", expiry: Int64(Date().timeIntervalSince1970) + 600, identity: identity)
-            return TestClient(username: c.username, password: c.password)
-        }
-        var robot = client("robot:dtls")
-        var app = client("app:dtls")
+        var robot = TestClient.rest(secret: "dtls-secret", identity: "robot:dtls")
+        var app = TestClient.rest(secret: "dtls-secret", identity: "app:dtls")
         let robotConnection = try RelayConnection(to: address, transport: .udp)
         let appConnection = try RelayConnection(to: address, transport: .udp)
         let robotRelayed = try PairingWireTests.allocate(&robot, robotConnection)

@@ -1,4 +1,3 @@
-import Logging
 import RelayServer
 import STUN
 import TURN
@@ -8,16 +7,7 @@ import Testing
 @Suite("Datagrams over the receive slot")
 struct DatagramLimitTests {
     @Test func aDatagramOver4096BytesIsCountedWithTheDrops() throws {
-        var c = RelayConfiguration()
-        c.listen = [TransportAddress("127.0.0.1:0")!]
-        c.tcpListen = []
-        c.minPort = 32100
-        c.maxPort = 32199
-        c.workers = 1
-        c.statsInterval = 0
-        c.sessionLog = nil
-        let server = try RelayServer(configuration: c, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        server.start()
+        let server = try TestRelay.start(ports: 32100...32199, tcp: false) { $0.workers = 1 }
         defer { server.stop() }
         let relay = try #require(server.udpAddresses.first)
         let client = try UDPTestSocket()

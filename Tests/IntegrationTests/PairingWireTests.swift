@@ -54,11 +54,7 @@ struct PairingWireTests {
         defer { server.stop() }
         let address = try #require(
             transport == .udp ? server.udpAddresses.first : transport == .tcp ? server.tcpAddresses.first : server.tlsAddresses.first)
-        func client(_ identity: String) -> TestClient {
-            let c = Authenticator.restCredential(
-                secret: "pair-secret", expiry: Int64(Date().timeIntervalSince1970) + 600, identity: identity)
-            return TestClient(username: c.username, password: c.password)
-        }
+        func client(_ identity: String) -> TestClient { TestClient.rest(secret: "pair-secret", identity: identity) }
         var robot = client("robot:A")
         var app = client("app:A")
         var otherApp = client("app:B")

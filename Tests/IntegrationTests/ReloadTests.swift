@@ -48,8 +48,7 @@ struct ReloadTests {
         #expect(relay.text.contains("1 → 1 secrets, 0 kept"))
 
         func allocate(_ secret: String) throws -> STUNMessage? {
-            let c = Authenticator.restCredential(secret: secret, expiry: Int64(Date().timeIntervalSince1970) + 600, identity: "robot:other")
-            var client = TestClient(username: c.username, password: c.password)
+            var client = TestClient.rest(secret: secret, identity: "robot:other")
             let connection = try RelayConnection(to: address, transport: .udp)
             let challenge = try #require(try PairingWireTests.transact(connection, client.allocate()))
             client.learn(from: challenge)

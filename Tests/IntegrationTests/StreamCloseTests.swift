@@ -17,18 +17,11 @@ struct StreamCloseTests {
     /// A client that pipelines requests and never reads: the relay's answers pile up past
     /// `stream-buffer`, the relay cuts it off in the middle of a read, and nothing of it stays.
     @Test func aClientThatPipelinesAndNeverReadsLeavesNoAllocation() throws {
-        var c = RelayConfiguration()
-        c.listen = []
-        c.tcpListen = [TransportAddress("127.0.0.1:0")!]
-        c.minPort = 32000
-        c.maxPort = 32099
-        c.users = ["alice": "wonderland"]
-        c.workers = 1
-        c.statsInterval = 0
-        c.sessionLog = nil
-        c.streamBuffer = 4096  // below what `validate` allows: the overrun comes sooner
-        let server = try RelayServer(configuration: c, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        server.start()
+        let server = try TestRelay.start(ports: 32000...32099, udp: false) {
+            $0.users = ["alice": "wonderland"]
+            $0.workers = 1
+            $0.streamBuffer = 4096  // below what `validate` allows: the overrun comes sooner
+        }
         defer { server.stop() }
         let address = try #require(server.tcpAddresses.first)
 

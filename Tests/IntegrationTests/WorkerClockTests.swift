@@ -14,20 +14,11 @@ import Testing
 @Suite("Workers on a manual clock", .serialized)
 struct WorkerClockTests {
     static func server(_ clock: ManualClock, _ configure: (inout RelayConfiguration) -> Void = { _ in }) throws -> RelayServer {
-        var c = RelayConfiguration()
-        c.listen = [TransportAddress("127.0.0.1:0")!]
-        c.tcpListen = [TransportAddress("127.0.0.1:0")!]
-        c.minPort = 32500
-        c.maxPort = 32599
-        c.users = ["alice": "wonderland"]
-        c.workers = 1
-        c.statsInterval = 0
-        c.sessionLog = nil
-        configure(&c)
-        let s = try RelayServer(
-            configuration: c, clock: .manual(clock), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        s.start()
-        return s
+        try TestRelay.start(ports: 32500...32599, clock: .manual(clock)) {
+            $0.users = ["alice": "wonderland"]
+            $0.workers = 1
+            configure(&$0)
+        }
     }
 
     @Test func aSilentConnectionTimesOutWhenTheClockSaysSo() throws {

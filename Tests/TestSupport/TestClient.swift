@@ -1,3 +1,4 @@
+import Glibc
 import STUN
 import TURN
 
@@ -12,6 +13,14 @@ public struct TestClient {
     /// Use PASSWORD-ALGORITHM SHA-256 and MESSAGE-INTEGRITY-SHA256 instead of MD5/SHA-1.
     public var sha256 = false
     public var fingerprint = false
+
+    /// A client with a TURN REST credential for `identity`, signed with `secret`, valid for ten
+    /// minutes from the wall clock's now.
+    public static func rest(secret: String, identity: String, validFor seconds: Int64 = 600) -> TestClient {
+        let expiry = Int64(time(nil)) + seconds
+        let c = Authenticator.restCredential(secret: secret, expiry: expiry, identity: identity)
+        return TestClient(username: c.username, password: c.password)
+    }
 
     public init(username: String, password: String) {
         self.username = username
