@@ -25,5 +25,7 @@ public final class PairingRegistry: Sendable {
         entries.withLock { e in Set((e[device] ?? []).filter { $0.role == role }.flatMap(\.addresses)) }
     }
 
+    public func contains(device: String) -> Bool { entries.withLock { $0[device] != nil } }
+
     public var devices: Int { entries.withLock { $0.count } }
 }

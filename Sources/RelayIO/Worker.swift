@@ -432,6 +432,7 @@ final class WorkerResources: RelayResources {
     func registerPairing(_ entry: PairingEntry) { pairing.register(entry) }
     func unregisterPairing(_ entry: PairingEntry) { pairing.unregister(entry) }
     func partnerAddresses(device: String, role: Identity.Role) -> Set<TransportAddress> { pairing.addresses(device: device, role: role) }
+    func hasAllocations(device: String) -> Bool { pairing.contains(device: device) }
     func publishRoute(_ route: HairpinRoute?, for relayed: [TransportAddress]) { hairpin.publish(route, for: relayed) }
     func hairpinDelivery(to relayed: TransportAddress, from source: TransportAddress, now: Int64) -> HairpinDelivery {
         hairpin.delivery(to: relayed, from: source, now: now)

@@ -55,6 +55,16 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var statsInterval = 60
     /// `rfc8656` (channels 0x4000–0x4FFF) or `rfc5766` (0x4000–0x7FFF, for older clients).
     public var channelRange = "rfc8656"
+    /// This relay's name in its fleet, and the fleet's members (this one among them): with
+    /// pairing on, a device's first Allocate is steered to its home relay (DESIGN §8).
+    public var fleetSelf: String?
+    public var fleetMembers: [FleetMember] = []
+
+    /// The fleet as configured; nil without members.
+    public var fleet: FleetView? {
+        guard let fleetSelf, !fleetMembers.isEmpty else { return nil }
+        return FleetView(selfName: fleetSelf, members: fleetMembers)
+    }
 
     /// Keys given explicitly, in any layer (file, environment, flags).
     var explicit: Set<String> = []
@@ -96,6 +106,17 @@ public struct RelayConfiguration: Sendable, Equatable {
         }
         if realm.isEmpty || realm.utf8.count > 763 {
             throw Invalid(key: "realm", reason: "must be 1 to 763 bytes (RFC 8489 §14.9)")
+        }
+        if !fleetMembers.isEmpty {
+            guard let fleetSelf else { throw Invalid(key: "fleet-self", reason: "a fleet (fleet-member) needs this relay's name") }
+            guard fleetMembers.contains(where: { $0.name == fleetSelf }) else {
+                throw Invalid(key: "fleet-self", reason: "'\(fleetSelf)' is not one of the fleet-member names")
+            }
+            if Set(fleetMembers.map(\.name)).count != fleetMembers.count {
+                throw Invalid(key: "fleet-member", reason: "each member needs a name of its own")
+            }
+        } else if fleetSelf != nil {
+            throw Invalid(key: "fleet-member", reason: "fleet-self needs the fleet's members")
         }
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
             throw Invalid(key: "log-level", reason: "'\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
@@ -287,10 +308,40 @@ extension RelayConfiguration {
             }
             c.channelRange = v
         },
+        Option(key: "fleet-self", value: "NAME", help: "this relay's name among the fleet-member entries") { c, v throws(Invalid) in
+            guard !v.isEmpty else { throw Invalid(key: "fleet-self", reason: "must not be empty") }
+            c.fleetSelf = v
+        },
+        Option(
+            key: "fleet-member", value: "NAME=IP:PORT[,tls=IP:PORT][,domain=NAME]",
+            help: "a relay of the fleet (this one too): where clients reach it over UDP/TCP, TLS, and its certificate's name",
+            repeatable: true, reset: { $0.fleetMembers = [] }
+        ) {
+            c, v throws(Invalid) in c.fleetMembers.append(try fleetMember(v))
+        },
         Option(key: "stats-interval", value: "SECONDS", help: "seconds between statistics log lines, 0 = off (default 60)") {
             c, v throws(Invalid) in c.statsInterval = try number("stats-interval", v, 0...86_400)
         },
     ]
+
+    /// `NAME=IP:PORT[,tls=IP:PORT][,domain=NAME]`.
+    static func fleetMember(_ v: String) throws(Invalid) -> FleetMember {
+        let bad = Invalid(key: "fleet-member", reason: "'\(v)' is not NAME=IP:PORT[,tls=IP:PORT][,domain=NAME]")
+        guard let eq = v.firstIndex(of: "="), eq != v.startIndex else { throw bad }
+        let fields = v[v.index(after: eq)...].split(separator: ",").map(String.init)
+        guard let first = fields.first, let address = TransportAddress(first, defaultPort: 3478) else { throw bad }
+        var member = FleetMember(name: String(v[..<eq]), address: address)
+        for field in fields.dropFirst() {
+            if field.hasPrefix("tls="), let tls = TransportAddress(String(field.dropFirst(4)), defaultPort: 5349) {
+                member.tls = tls
+            } else if field.hasPrefix("domain="), field.count > 7 {
+                member.tlsDomain = String(field.dropFirst(7))
+            } else {
+                throw bad
+            }
+        }
+        return member
+    }
 
     /// Adds a listening address to a list (`none` adds nothing: a layer of only `none` empties it).
     mutating func addListener(

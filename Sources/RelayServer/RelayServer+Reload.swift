@@ -20,7 +20,7 @@ extension RelayServer {
     /// Keys a reload may change while calls go on. Everything else (listeners, relay ports,
     /// pairing, lifetimes, …) needs a restart, and a reload that changes it is refused whole.
     public static let reloadableKeys: Set<String> = [
-        "tls-cert", "tls-key", "auth-secret", "user", "allow-peer", "user-quota", "total-quota",
+        "tls-cert", "tls-key", "auth-secret", "user", "allow-peer", "user-quota", "total-quota", "fleet-member",
     ]
 
     static func authenticator(_ c: RelayConfiguration, nonceKey: [UInt8]) -> Authenticator {
@@ -72,6 +72,10 @@ extension RelayServer {
         if old.allowPeers != new.allowPeers { outcome.changed["allow-peer"] = "\(old.allowPeers.count) → \(new.allowPeers.count) ranges" }
         if old.userQuota != new.userQuota { outcome.changed["user-quota"] = "\(old.userQuota) → \(new.userQuota)" }
         if old.totalQuota != new.totalQuota { outcome.changed["total-quota"] = "\(old.totalQuota) → \(new.totalQuota)" }
+        if old.fleetMembers != new.fleetMembers {
+            outcome.changed["fleet-member"] = "\(old.fleetMembers.count) → \(new.fleetMembers.count) members"
+        }
+        let fleet = new.fleet
 
         let authenticator = Self.authenticator(new, nonceKey: nonceKey)
         let policy = PeerPolicy(allow: new.allowPeers, ownAddresses: ownAddresses, listenerAddresses: listenerAddresses)
@@ -80,6 +84,7 @@ extension RelayServer {
             worker.reconfigure {
                 $0.authenticator = authenticator
                 $0.peerPolicy = policy
+                $0.fleet = fleet
             }
         }
         current.withLock { $0 = new }
@@ -104,7 +109,7 @@ extension RelayConfiguration {
     static func key(ofProperty name: String) -> String? {
         let special = [
             "tlsCertificate": "tls-cert", "relayAddresses": "relay-address", "users": "user", "authSecrets": "auth-secret",
-            "allowPeers": "allow-peer",
+            "allowPeers": "allow-peer", "fleetMembers": "fleet-member",
         ]
         if ["explicit", "listKeysInLayer"].contains(name) { return nil }
         if let k = special[name] { return k }

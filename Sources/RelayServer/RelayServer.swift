@@ -119,6 +119,7 @@ public final class RelayServer: @unchecked Sendable {
         engineConfiguration.defaultLifetime = c.defaultLifetime
         engineConfiguration.maxLifetime = c.maxLifetime
         engineConfiguration.pairing = c.pairing
+        engineConfiguration.fleet = c.fleet
         engineConfiguration.hairpin = c.hairpin
         engineConfiguration.channelRange = c.channelRange == "rfc5766" ? STUNDataPath.legacyChannelRange : STUNDataPath.channelRange
         engineConfiguration.software = "av1relay \(RelayVersion.current)"

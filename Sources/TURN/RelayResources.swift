@@ -47,6 +47,9 @@ public protocol RelayResources: AnyObject {
     func registerPairing(_ entry: PairingEntry)
     func unregisterPairing(_ entry: PairingEntry)
     func partnerAddresses(device: String, role: Identity.Role) -> Set<TransportAddress>
+    /// Whether this relay holds any allocation of `device`, in either role (its partner is here:
+    /// a fleet must not send it elsewhere).
+    func hasAllocations(device: String) -> Bool
     /// The hairpin (DESIGN §4): allocations publish how to reach their clients, keyed by their
     /// relayed addresses; a packet for one of those is delivered without the kernel round trip.
     func publishRoute(_ route: HairpinRoute?, for relayed: [TransportAddress])

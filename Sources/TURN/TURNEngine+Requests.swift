@@ -81,6 +81,7 @@ extension TURNEngine {
         if configuration.pairing && !identity.isPaired {
             throw .forbidden("pairing needs a robot:<id> or app:<id> credential")
         }
+        try steerToHome(identity, transport: reply.tuple.transport)
         var family = AddressFamily.ipv4
         if let requestedFamily {
             guard let f = AddressFamily(rawValue: requestedFamily) else { throw .addressFamilyNotSupported }
@@ -147,6 +148,17 @@ extension TURNEngine {
         if let (f, code, reason) = addressError { b.appendAddressErrorCode(family: f, code: code, reason: reason) }
         allocation.allocateResponse = reply.send(b, key: credential.key, out: out)
         out.events.append(.allocationCreated(transport: reply.tuple.transport, families: relays.count))
+    }
+
+    /// A fleet's fast path (DESIGN §8): both partners of a new call meet on the device's home
+    /// relay, where the hairpin carries the call. Not for a device already allocated here (its
+    /// partner is here), nor when this relay is the home, nor with pairing off.
+    func steerToHome(_ identity: Identity, transport: TransportProtocol) throws(TURNRejection) {
+        guard configuration.pairing, let fleet = configuration.fleet, let device = identity.device,
+            !resources.hasAllocations(device: device), let home = fleet.home(of: device), home.name != fleet.selfName,
+            let alternate = home.address(for: transport)
+        else { return }
+        throw .tryAlternate(alternate, domain: transport == .tls ? home.tlsDomain : nil)
     }
 
     /// RFC 8656 §7.2 / §7.3: the requested lifetime capped at the maximum, never below the default.
@@ -264,7 +276,13 @@ extension TURNEngine {
         stats.errorResponses += 1
         out.events.append(.requestFailed(method: reply.request.method, code: r.code))
         var b = reply.error(code: r.code, reason: r.reason)
-        if case .unknownAttributes(let unknown) = r { b.appendUnknownAttributes(unknown) }
+        switch r {
+        case .unknownAttributes(let unknown): b.appendUnknownAttributes(unknown)
+        case .tryAlternate(let server, let domain):
+            b.append(.alternateServer, address: server)
+            if let domain { b.append(.alternateDomain, text: domain) }
+        default: break
+        }
         reply.send(b, key: key, out: out)
     }
 

@@ -21,6 +21,9 @@ public struct TURNEngineConfiguration: Sendable {
     /// Deliver between two allocations of this relay in process (DESIGN §4) instead of through
     /// the kernel and back; same bytes to the endpoints either way.
     public var hairpin = true
+    /// The fleet this relay belongs to (DESIGN §8), if any: with pairing on, a device's first
+    /// Allocate here is redirected to its home relay (300 Try Alternate).
+    public var fleet: FleetView?
     public var authenticator: Authenticator
     public var peerPolicy: PeerPolicy
 

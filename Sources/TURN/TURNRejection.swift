@@ -4,6 +4,9 @@ import STUN
 /// (RFC 8489 §14.8, RFC 8656 §18) with its reason phrase. Request handlers throw this and
 /// nothing else, so every refusal is an RFC code chosen where the check is, never a catch-all.
 public enum TURNRejection: Error, Equatable, Sendable {
+    /// 300 Try Alternate (RFC 8489 §10): go to this server (ALTERNATE-SERVER), over TLS with this
+    /// certificate name (ALTERNATE-DOMAIN, §14.15). Sent only to an authenticated request.
+    case tryAlternate(TransportAddress, domain: String?)
     /// 400 Bad Request, with what was wrong.
     case badRequest(String)
     /// 400 Bad Request: an attribute whose value does not have its type's layout.
@@ -30,6 +33,7 @@ public enum TURNRejection: Error, Equatable, Sendable {
 
     public var code: Int {
         switch self {
+        case .tryAlternate: 300
         case .badRequest, .malformedAttribute: 400
         case .forbidden: 403
         case .unknownAttributes: 420
@@ -45,6 +49,7 @@ public enum TURNRejection: Error, Equatable, Sendable {
 
     public var reason: String {
         switch self {
+        case .tryAlternate: "Try Alternate"
         case .badRequest(let why): why
         case .malformedAttribute(.badAttribute(let type)): "Malformed attribute 0x" + String(type.rawValue, radix: 16)
         case .malformedAttribute: "Malformed attribute"

@@ -149,6 +149,26 @@ struct ConfigurationTests {
         #expect(failure(["--stream-buffer", "10"])?.key == "stream-buffer")
     }
 
+    @Test func fleetMembers() throws {
+        let c = try run([
+            "--fleet-self", "b", "--fleet-member", "a=10.0.0.1:3478", "--fleet-member",
+            "b=10.0.0.2:3478,tls=10.0.0.2:443,domain=b.relay.example",
+        ])
+        #expect(c.fleet?.selfName == "b" && c.fleetMembers.count == 2)
+        #expect(
+            c.fleetMembers[1]
+                == FleetMember(
+                    name: "b", address: TransportAddress("10.0.0.2:3478")!,
+                    tls: TransportAddress("10.0.0.2:443")!, tlsDomain: "b.relay.example"))
+        #expect(failure(["--fleet-member", "a=10.0.0.1:3478"])?.key == "fleet-self")
+        #expect(failure(["--fleet-self", "c", "--fleet-member", "a=10.0.0.1:3478"])?.key == "fleet-self")
+        #expect(failure(["--fleet-self", "a", "--fleet-member", "a=10.0.0.1", "--fleet-member", "a=10.0.0.2"])?.key == "fleet-member")
+        #expect(failure(["--fleet-self", "a", "--fleet-member", "a=relay.example:3478"])?.key == "fleet-member")
+        #expect(failure(["--fleet-self", "a", "--fleet-member", "a=10.0.0.1:3478,color=red"])?.key == "fleet-member")
+        #expect(failure(["--fleet-self", "a"])?.key == "fleet-member")
+        #expect(try run([]).fleet == nil)
+    }
+
     @Test func badConfigLineNamesFileAndLine() {
         let e = failure(["--config", "relay.conf"], file: "realm = x\nthis is not a pair\n")
         #expect(e?.key == "relay.conf:2")

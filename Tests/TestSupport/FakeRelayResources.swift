@@ -72,6 +72,7 @@ public final class FakeRelayResources: RelayResources {
     public func unregisterPairing(_ entry: PairingEntry) {
         if let i = pairing.firstIndex(of: entry) { pairing.remove(at: i) }
     }
+    public func hasAllocations(device: String) -> Bool { pairing.contains { $0.device == device } }
     public func partnerAddresses(device: String, role: Identity.Role) -> Set<TransportAddress> {
         Set(pairing.filter { $0.device == device && $0.role == role }.flatMap(\.addresses))
     }
