@@ -58,6 +58,10 @@ public struct RelayConfiguration: Sendable, Equatable {
     /// This relay's name in its fleet, and the fleet's members (this one among them): with
     /// pairing on, a device's first Allocate is steered to its home relay (DESIGN §8).
     public var fleetSelf: String?
+    /// SIGUSR1 drains: live calls go on up to this many seconds, then the relay exits.
+    public var drainTimeout: Int64 = 3600
+    /// A file that exists while the relay serves and is not draining (a readiness probe).
+    public var readyFile: String?
     public var fleetMembers: [FleetMember] = []
 
     /// The fleet as configured; nil without members.
@@ -307,6 +311,19 @@ extension RelayConfiguration {
                 throw Invalid(key: "channel-range", reason: "'\(v)' is not rfc8656 or rfc5766")
             }
             c.channelRange = v
+        },
+        Option(
+            key: "drain-timeout", value: "SECONDS",
+            help: "SIGUSR1 drains: live calls go on until they end or this long, then exit 0 (default 3600)"
+        ) {
+            c, v throws(Invalid) in c.drainTimeout = try number("drain-timeout", v, 0...86_400)
+        },
+        Option(
+            key: "ready-file", value: "FILE", help: "created when serving, removed when draining or stopping (readiness probe)"
+        ) {
+            c, v throws(Invalid) in
+            guard !v.isEmpty else { throw Invalid(key: "ready-file", reason: "give a path") }
+            c.readyFile = v
         },
         Option(key: "fleet-self", value: "NAME", help: "this relay's name among the fleet-member entries") { c, v throws(Invalid) in
             guard !v.isEmpty else { throw Invalid(key: "fleet-self", reason: "must not be empty") }

@@ -75,7 +75,8 @@ extension RelayServer {
         if old.fleetMembers != new.fleetMembers {
             outcome.changed["fleet-member"] = "\(old.fleetMembers.count) → \(new.fleetMembers.count) members"
         }
-        let fleet = new.fleet
+        let draining = isDraining
+        let fleet = draining ? Self.drainingView(new.fleet) : new.fleet
 
         let authenticator = Self.authenticator(new, nonceKey: nonceKey)
         let policy = PeerPolicy(allow: new.allowPeers, ownAddresses: ownAddresses, listenerAddresses: listenerAddresses)
@@ -118,5 +119,41 @@ extension RelayConfiguration {
             if ch.isUppercase { out += "-" + ch.lowercased() } else { out.append(ch) }
         }
         return out
+    }
+}
+
+// MARK: - Drain
+
+extension RelayServer {
+    /// Starts draining (DESIGN §8): this relay leaves its own fleet view, so every device's home is
+    /// elsewhere; new Allocates of devices with nothing here go there (or get 403 with no fleet),
+    /// while every live allocation, permission, channel and session goes on.
+    public func startDrain() {
+        let already = drainState.withLock { d in
+            defer { d = true }
+            return d
+        }
+        guard !already else { return }
+        let fleet = Self.drainingView(configuration.fleet)
+        for worker in workers {
+            worker.reconfigure {
+                $0.draining = true
+                $0.fleet = fleet
+            }
+        }
+        let s = stats()
+        logger.notice(
+            "draining: no new calls; live ones go on",
+            metadata: ["allocations": "\(s.allocations)", "sessions": "\(sessions.activeSessions)"])
+    }
+
+    public var isDraining: Bool { drainState.withLock { $0 } }
+
+    /// Whether nothing is left to wait for: no allocation and no open session.
+    public var isIdle: Bool { stats().allocations == 0 && sessions.activeSessions == 0 }
+
+    /// The view a draining relay steers by: the others.
+    static func drainingView(_ fleet: FleetView?) -> FleetView? {
+        fleet.map { f in FleetView(selfName: f.selfName, members: f.members.filter { $0.name != f.selfName }) }
     }
 }

@@ -16,6 +16,8 @@ public final class RelayServer: @unchecked Sendable {
     /// The configuration now in force (a reload changes its live keys).
     public var configuration: RelayConfiguration { current.withLock { $0 } }
     let current: Mutex<RelayConfiguration>
+    /// Set once by `startDrain`.
+    let drainState = Mutex(false)
     /// What a reload keeps: the nonce key (outstanding nonces stay valid) and the addresses the
     /// peer policy always refuses.
     let nonceKey: [UInt8]

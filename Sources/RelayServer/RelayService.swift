@@ -1,12 +1,14 @@
 import Dispatch
+import Foundation
 import Logging
 import ServiceLifecycle
 import UnixSignals
 
 /// The relay as a swift-service-lifecycle `Service`: `run()` starts the workers and returns after
 /// a graceful shutdown (SIGTERM, SIGINT: every allocation freed, the final session records
-/// written); SIGHUP re-reads the configuration and reloads what may change live. The admin API,
-/// metrics and store join the same `ServiceGroup`.
+/// written) or after a drain (SIGUSR1: live calls end on their own, up to `drain-timeout`);
+/// SIGHUP re-reads the configuration and reloads what may change live. The admin API, metrics
+/// and store join the same `ServiceGroup`.
 public final class RelayService: Service, Sendable {
     public let server: RelayServer
     /// Reads the configuration again (file, environment, flags), for SIGHUP.
@@ -21,14 +23,24 @@ public final class RelayService: Service, Sendable {
 
     public func run() async throws {
         server.start()
+        setReady(true)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [self] in
                 for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() { reload() }
             }
-            // Suspends until the group starts a graceful shutdown (or this task is cancelled).
-            try? await gracefulShutdown()
+            group.addTask { [self] in
+                for await _ in await UnixSignalsSequence(trapping: .sigusr1).cancelOnGracefulShutdown() {
+                    await drain()
+                    return
+                }
+            }
+            // Returns when the group starts a graceful shutdown (SIGTERM, SIGINT), also during a
+            // drain: that stops at once, still writing every final record.
+            group.addTask { try? await gracefulShutdown() }
+            _ = await group.next()
             group.cancelAll()
         }
+        setReady(false)
         logger.info("shutting down")
         // `stop` blocks until every worker has finished; keep it off the cooperative pool.
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
@@ -45,6 +57,34 @@ public final class RelayService: Service, Sendable {
             server.reload(to: try readConfiguration())
         } catch {
             logger.error("configuration reload refused, nothing changed", metadata: ["reason": "\(error)"])
+        }
+    }
+
+    /// SIGUSR1: not ready, no new calls, and back when the live ones have ended (their final
+    /// records written) or `drain-timeout` has passed.
+    func drain() async {
+        server.startDrain()
+        setReady(false)
+        let timeout = server.configuration.drainTimeout
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        while !server.isIdle && ContinuousClock.now < deadline && !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        if Task.isCancelled { return }
+        logger.notice(
+            server.isIdle ? "drained: every call has ended" : "drain timeout: ending the calls still live",
+            metadata: ["allocations": "\(server.stats().allocations)", "sessions": "\(server.sessions.activeSessions)"])
+    }
+
+    /// The readiness file (`ready-file`): present while serving and not draining.
+    func setReady(_ ready: Bool) {
+        guard let path = server.configuration.readyFile else { return }
+        if ready {
+            if !FileManager.default.createFile(atPath: path, contents: Data("serving\n".utf8)) {
+                logger.error("cannot create the ready file", metadata: ["path": "\(path)"])
+            }
+        } else {
+            try? FileManager.default.removeItem(atPath: path)
         }
     }
 }

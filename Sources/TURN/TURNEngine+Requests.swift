@@ -152,13 +152,16 @@ extension TURNEngine {
 
     /// A fleet's fast path (DESIGN §8): both partners of a new call meet on the device's home
     /// relay, where the hairpin carries the call. Not for a device already allocated here (its
-    /// partner is here), nor when this relay is the home, nor with pairing off.
+    /// partner is here), nor when this relay is the home, nor with pairing off. A draining relay
+    /// (no longer in its own view, so never the home) takes only a live call's reconnects.
     func steerToHome(_ identity: Identity, transport: TransportProtocol) throws(TURNRejection) {
-        guard configuration.pairing, let fleet = configuration.fleet, let device = identity.device,
-            !resources.hasAllocations(device: device), let home = fleet.home(of: device), home.name != fleet.selfName,
-            let alternate = home.address(for: transport)
-        else { return }
-        throw .tryAlternate(alternate, domain: transport == .tls ? home.tlsDomain : nil)
+        if configuration.pairing, let device = identity.device, resources.hasAllocations(device: device) { return }
+        if configuration.pairing, let fleet = configuration.fleet, let device = identity.device,
+            let home = fleet.home(of: device), home.name != fleet.selfName, let alternate = home.address(for: transport)
+        {
+            throw .tryAlternate(alternate, domain: transport == .tls ? home.tlsDomain : nil)
+        }
+        if configuration.draining { throw .forbidden("draining") }
     }
 
     /// RFC 8656 §7.2 / §7.3: the requested lifetime capped at the maximum, never below the default.

@@ -24,6 +24,9 @@ public struct TURNEngineConfiguration: Sendable {
     /// The fleet this relay belongs to (DESIGN §8), if any: with pairing on, a device's first
     /// Allocate here is redirected to its home relay (300 Try Alternate).
     public var fleet: FleetView?
+    /// Draining (DESIGN §8): live allocations go on; a device with nothing here is sent to its
+    /// new home, and with no home to send it to a new Allocate gets 403.
+    public var draining = false
     public var authenticator: Authenticator
     public var peerPolicy: PeerPolicy
 

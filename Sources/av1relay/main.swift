@@ -84,7 +84,8 @@ let relay = RelayService(server: server, logger: logger) {
 }
 let group = ServiceGroup(
     configuration: .init(
-        services: [.init(service: relay)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+        services: [.init(service: relay, successTerminationBehavior: .gracefullyShutdownGroup)],
+        gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
 do {
     try await group.run()
 } catch {
