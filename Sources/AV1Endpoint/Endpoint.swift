@@ -47,12 +47,12 @@ public final class Endpoint {
     var remoteVideoSSRC: UInt32 = 0
     var audioIn = StreamStats(clockRate: 48_000)
     var videoIn = StreamStats(clockRate: 90_000)
-    var delayed: [(due: Double, bytes: [UInt8])] = []
     /// PLI (RFC 4585 §6.3.1): the app asks for a keyframe after a video frame was lost or failed
     /// to decode; the robot encodes the next frame as one.
     var keyframeRequested = false
     var lastPLI = 0.0
-    var rng = SystemRandomNumberGenerator()
+    /// Impairment of this end's media on its way to the relay.
+    var link: ImpairedLink
 
     // What the sender reports count (RFC 3550 §6.4.1: payload octets, not headers)
     var audioOctets = 0
@@ -66,6 +66,7 @@ public final class Endpoint {
     public init(_ config: EndpointConfiguration, exchange: PeerExchange) {
         self.config = config
         self.exchange = exchange
+        link = ImpairedLink(config.impairment)
         report = EndpointReport(role: config.role, transport: config.transport.rawValue)
     }
 
@@ -193,27 +194,18 @@ public final class Endpoint {
     func send(_ datagrams: [[UInt8]], media: Bool = false) {
         for d in datagrams {
             report.bytesToRelay += d.count
-            if media && config.impairment.loss > 0 && Double.random(in: 0..<1, using: &rng) < config.impairment.loss {
-                report.impairedDrops += 1
-                continue
+            let fate = media ? link.admit(d, now: Self.now()) : .sendNow
+            switch fate {
+            case .dropped: report.impairedDrops += 1
+            case .held: break
+            case .sendNow: try? connection.send(turn.wrap(d))
             }
-            if media && (config.impairment.delayMillis > 0 || config.impairment.jitterMillis > 0) {
-                // Delay plus a random extra up to the jitter, in order: a jittery link that does not
-                // reorder (a receiver's loss figures then mean loss, not reordering).
-                let extra = config.impairment.delayMillis + Double.random(in: 0...max(0, config.impairment.jitterMillis), using: &rng)
-                let due = max(Self.now() + extra / 1000, delayed.last?.due ?? 0)
-                delayed.append((due, d))
-                continue
-            }
-            try? connection.send(turn.wrap(d))
         }
     }
 
+    /// Sends the media that impairment held and that is now due.
     func flushDelayed(now: Double) {
-        guard !delayed.isEmpty else { return }
-        let due = delayed.filter { $0.due <= now }
-        delayed.removeAll { $0.due <= now }
-        for d in due { try? connection.send(turn.wrap(d.bytes)) }
+        for d in link.release(now: now) { try? connection.send(turn.wrap(d)) }
     }
 
     // MARK: Receiving
