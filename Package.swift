@@ -21,6 +21,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -38,7 +39,11 @@ let package = Package(
         .target(name: "AV1Media", dependencies: ["CAV1Media", "COpus", "STUN"], swiftSettings: strict),
         // The simulator's endpoints: TURN client, ICE checks, DTLS-SRTP, Opus and VP8 over the relay.
         .target(name: "AV1Endpoint", dependencies: ["AV1Media", "STUN", "Sockets", "CAV1Shim"], swiftSettings: strict),
-        .executableTarget(name: "av1sim", dependencies: ["AV1Endpoint", "STUN", "TURN"], swiftSettings: strict),
+        .executableTarget(
+            name: "av1sim",
+            dependencies: ["AV1Endpoint", "AV1Media", "STUN", "TURN", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
         .target(name: "STUN", dependencies: ["CAV1Digest"], swiftSettings: strict),
         .target(name: "TURN", dependencies: ["STUN"], swiftSettings: strict),
         .target(name: "Sockets", dependencies: ["STUN", "CAV1Shim"], swiftSettings: strict),

@@ -1,0 +1,39 @@
+import AV1Media
+import STUN
+
+/// How one endpoint runs its call: which end it is, the relay and its credentials, the media it
+/// sends and the impairment applied to it.
+public struct EndpointConfiguration: Sendable {
+    public var role: EndpointRole
+    /// The TURN relay.
+    public var relay: TransportAddress
+    /// How the endpoint reaches the relay.
+    public var transport: RelayTransport = .udp
+    /// The long-term credential's username for the relay (static, or a TURN REST username).
+    public var username: String
+    /// Its password.
+    public var password: String
+    /// Seconds of media, after ICE and DTLS.
+    public var duration: Double = 10
+    /// The robot's VP8 video: picture width and height in pixels, frames a second, and target
+    /// bitrate in kbit/s.
+    public var width = 640
+    public var height = 480
+    public var fps = 15
+    public var videoKbps = 800
+    /// What is done to this end's media packets before they go to the relay.
+    public var impairment = Impairment()
+    /// The link the robot reports in its telemetry attribute.
+    public var signal: SignalProfile = .classroomWiFi
+    /// SRTP profiles offered (app) or accepted (robot), preferred first.
+    public var srtpProfiles: [SRTPProfile] = [.aeadAes128Gcm, .aes128CmHmacSha1_80]
+    /// Seconds between Refresh requests carrying link telemetry (robot) or plain refreshes (app).
+    public var refreshInterval = 5.0
+
+    public init(role: EndpointRole, relay: TransportAddress, username: String, password: String) {
+        self.role = role
+        self.relay = relay
+        self.username = username
+        self.password = password
+    }
+}

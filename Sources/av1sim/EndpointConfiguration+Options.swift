@@ -1,0 +1,18 @@
+import AV1Endpoint
+
+extension EndpointConfiguration {
+    /// One end's configuration from the command line.
+    init(_ role: EndpointRole, device: String, relay: RelayOptions, call: CallOptions, impairment: ImpairmentOptions) {
+        let (username, password) = relay.credentials(role, device: device, duration: call.duration)
+        self.init(role: role, relay: relay.relay, username: username, password: password)
+        transport = relay.transport
+        duration = call.duration
+        self.impairment = impairment.impairment
+        signal = call.signal
+        srtpProfiles = call.srtpProfiles
+        width = call.width
+        height = call.height
+        fps = call.fps
+        videoKbps = call.videoKbps
+    }
+}

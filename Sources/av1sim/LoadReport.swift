@@ -1,0 +1,7 @@
+import AV1Endpoint
+
+/// `av1sim load`: every pair's report.
+struct LoadReport: Encodable {
+    var pairs: [PairReport]
+    var ok: Int
+}

@@ -1,0 +1,50 @@
+import AV1Endpoint
+import ArgumentParser
+import Foundation
+import STUN
+import TURN
+
+/// Where the relay is, how to reach it, and the credentials both ends use.
+struct RelayOptions: ParsableArguments {
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("The TURN relay (port 3478 if none is given).", valueName: "addr:port"),
+        transform: { text in
+            guard let address = TransportAddress(text, defaultPort: 3478) else {
+                throw ValidationError("not an address like 127.0.0.1:3478")
+            }
+            return address
+        })
+    var relay: TransportAddress
+
+    @Option(help: "How the endpoints reach the relay.")
+    var transport: RelayTransport = .udp
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("A static credential, the same for both ends.", valueName: "name:password"))
+    var user: String?
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "A TURN REST secret: the ends use credentials for robot:<device> and app:<device>. --user wins when both are given.",
+            valueName: "secret"))
+    var secret: String?
+
+    func validate() throws {
+        if let user {
+            guard user.contains(":") else { throw ValidationError("--user: expected NAME:PASSWORD") }
+        } else if secret == nil {
+            throw ValidationError("give --user NAME:PASSWORD or --secret SECRET")
+        }
+    }
+
+    /// The username and password one end uses: the static credential, or a TURN REST one for
+    /// `role:device` that outlasts the call by an hour.
+    func credentials(_ role: EndpointRole, device: String, duration: Double) -> (username: String, password: String) {
+        if let user, let colon = user.firstIndex(of: ":") {
+            return (String(user[..<colon]), String(user[user.index(after: colon)...]))
+        }
+        let expiry = Int64(Date().timeIntervalSince1970) + Int64(duration) + 3600
+        return Authenticator.restCredential(secret: secret ?? "", expiry: expiry, identity: "\(role.rawValue):\(device)")
+    }
+}
