@@ -101,9 +101,7 @@ public final class Endpoint {
         } else {
             vp8Decoder = VP8Decoder()
         }
-        connection = try RelayConnection(to: config.relay, transport: config.transport)
-        turn = TURNClient(connection: connection, username: config.username, password: config.password)
-        try turn.allocate()
+        try allocateFollowingRedirects()
         guard let relayed = turn.relayed else { throw EndpointError("no relayed address") }
         report.relayedFamily = relayed.family == .ipv4 ? "ipv4" : "ipv6"
         exchange.publish(
@@ -221,6 +219,35 @@ public final class Endpoint {
         case 20...63: handleDTLS(datagram)
         case 128...191: handleSRTP(datagram)
         default: report.unknownDatagrams += 1
+        }
+    }
+}
+
+extension Endpoint {
+    /// Allocates on the configured relay, following 300 Try Alternate to the device's home relay
+    /// (DESIGN §8) up to `maxRedirects` times and never to a relay already tried; authenticates
+    /// afresh at each (a nonce belongs to one server).
+    func allocateFollowingRedirects() throws {
+        var server = config.relay
+        var tried: [TransportAddress] = []
+        while true {
+            connection = try RelayConnection(to: server, transport: config.transport)
+            turn = TURNClient(connection: connection, username: config.username, password: config.password)
+            do {
+                try turn.allocate()
+                report.relay = "\(server)"
+                return
+            } catch let redirect as TURNClient.Redirect {
+                tried.append(server)
+                guard tried.count <= config.maxRedirects else {
+                    throw EndpointError("redirected \(tried.count) times (limit \(config.maxRedirects)): \(redirect)")
+                }
+                guard !tried.contains(redirect.server) else {
+                    throw EndpointError("relays disagree: \(redirect), which was tried already")
+                }
+                report.redirects.append("\(redirect.server)")
+                server = redirect.server
+            }
         }
     }
 }

@@ -27,6 +27,9 @@ public struct EndpointConfiguration: Sendable {
     public var signal: SignalProfile = .classroomWiFi
     /// SRTP profiles offered (app) or accepted (robot), preferred first.
     public var srtpProfiles: [SRTPProfile] = [.aeadAes128Gcm, .aes128CmHmacSha1_80]
+    /// How many 300 Try Alternate redirects to follow (0: none). A server is never visited twice,
+    /// so two relays that disagree about a home cannot bounce the endpoint forever.
+    public var maxRedirects = 3
     /// Seconds between Refresh requests carrying link telemetry (robot) or plain refreshes (app).
     public var refreshInterval = 5.0
 

@@ -51,6 +51,9 @@ public struct EndpointReport: Codable, Sendable {
     public var role: EndpointRole
     public var transport: String
     public var relayedFamily: String?
+    /// The relay the endpoint allocated on in the end, and the redirects that led there.
+    public var relay: String?
+    public var redirects: [String] = []
     public var error: String?
     public var iceConnected = false
     public var iceChecksSent = 0

@@ -22,6 +22,13 @@ final class TURNClient {
         var description: String
     }
 
+    /// 300 Try Alternate to an authenticated Allocate (RFC 8489 §10): the relay names another.
+    struct Redirect: Error, CustomStringConvertible {
+        var server: TransportAddress
+        var domain: String?
+        var description: String { "redirected to \(server)" }
+    }
+
     init(connection: RelayConnection, username: String, password: String) {
         self.connection = connection
         self.username = username
@@ -84,6 +91,13 @@ final class TURNClient {
 
     func allocate() throws {
         let r = try transact(.allocate) { $0.append(.requestedTransport, [17, 0, 0, 0]) }
+        if (try? r.errorCode())?.code == 300, let server = try? r.plainAddress(.alternateServer) {
+            // Only an answer that proves it knows our key may send us elsewhere (RFC 8489 §10).
+            guard !key.isEmpty, r.verifyIntegrity(key: key) == true else {
+                throw Failure(description: "Allocate: a 300 without valid MESSAGE-INTEGRITY, not followed")
+            }
+            throw Redirect(server: server, domain: r.text(.alternateDomain))
+        }
         guard r.messageClass == .successResponse, let relayed = try? r.xorAddress(.xorRelayedAddress) else {
             throw Failure(description: "Allocate refused: \(describe(r))")
         }

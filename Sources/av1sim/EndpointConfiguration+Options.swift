@@ -4,7 +4,8 @@ extension EndpointConfiguration {
     /// One end's configuration from the command line.
     init(_ role: EndpointRole, device: String, relay: RelayOptions, call: CallOptions, impairment: ImpairmentOptions) {
         let (username, password) = relay.credentials(role, device: device, duration: call.duration)
-        self.init(role: role, relay: relay.relay, username: username, password: password)
+        self.init(role: role, relay: role == .app ? relay.appRelay ?? relay.relay : relay.relay, username: username, password: password)
+        maxRedirects = relay.maxRedirects
         transport = relay.transport
         duration = call.duration
         self.impairment = impairment.impairment

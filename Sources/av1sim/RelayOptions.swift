@@ -17,6 +17,21 @@ struct RelayOptions: ParsableArguments {
         })
     var relay: TransportAddress
 
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "pair: the app's relay, when not the robot's (a fleet: both should end on the device's home).", valueName: "addr:port"),
+        transform: { text in
+            guard let address = TransportAddress(text, defaultPort: 3478) else {
+                throw ValidationError("not an address like 127.0.0.1:3478")
+            }
+            return address
+        })
+    var appRelay: TransportAddress?
+
+    @Option(help: ArgumentHelp("300 Try Alternate redirects to follow, 0 for none.", valueName: "n"))
+    var maxRedirects = 3
+
     @Option(help: "How the endpoints reach the relay.")
     var transport: RelayTransport = .udp
 
@@ -31,6 +46,7 @@ struct RelayOptions: ParsableArguments {
     var secret: String?
 
     func validate() throws {
+        guard (0...16).contains(maxRedirects) else { throw ValidationError("--max-redirects: from 0 to 16") }
         if let user {
             guard user.contains(":") else { throw ValidationError("--user: expected NAME:PASSWORD") }
         } else if secret == nil {
