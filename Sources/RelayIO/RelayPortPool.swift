@@ -9,18 +9,25 @@ import TURN
 public final class RelayPortPool: Sendable {
     /// The address relay sockets bind to, per family.
     public let addresses: [AddressFamily: IPAddress]
+    /// The address clients are told instead, per family, behind 1:1 NAT (`external-address`):
+    /// endpoints carry it, so the engine, pairing and the hairpin only ever see the public side.
+    public let advertised: [AddressFamily: IPAddress]
     public let range: ClosedRange<UInt16>
     /// How long a port reserved by EVEN-PORT's R bit is held (RFC 8656 §7.2: about 30 s).
     public let reservationLifetimeMillis: Int64
     private let taken: Mutex<[AddressFamily: Set<UInt16>]>
     private let reservations: Mutex<[UInt64: (endpoint: RelayEndpoint, expiry: Int64)]>
 
-    public init(addresses: [IPAddress], range: ClosedRange<UInt16>, reservationLifetimeMillis: Int64 = 30_000) {
+    public init(
+        addresses: [IPAddress], advertised: [IPAddress: IPAddress] = [:], range: ClosedRange<UInt16>,
+        reservationLifetimeMillis: Int64 = 30_000
+    ) {
         self.reservationLifetimeMillis = reservationLifetimeMillis
         self.reservations = Mutex([:])
         var byFamily: [AddressFamily: IPAddress] = [:]
         for a in addresses where byFamily[a.family] == nil { byFamily[a.family] = a }
         self.addresses = byFamily
+        self.advertised = byFamily.mapValues { advertised[$0] ?? $0 }
         self.range = range
         self.taken = Mutex([:])
     }
@@ -30,7 +37,7 @@ public final class RelayPortPool: Sendable {
     /// Binds a relay socket of `family` on a free port of the range: an even one if asked, and
     /// the odd one after it too when `reserveNext` (RFC 8656 §7.2, EVEN-PORT with R=1).
     public func open(family: AddressFamily, evenPort: Bool, reserveNext: Bool, nowMillis: Int64) -> RelayOpenResult {
-        guard let ip = addresses[family] else { return .unsupportedFamily }
+        guard let ip = addresses[family], let shown = advertised[family] else { return .unsupportedFamily }
         let opened = taken.withLock { taken -> (RelayEndpoint, RelayEndpoint?)? in
             var used = taken[family] ?? []
             defer { taken[family] = used }
@@ -52,10 +59,10 @@ public final class RelayPortPool: Sendable {
                         continue
                     }
                     used.insert(port + 1)
-                    reserved = RelayEndpoint(socket: fd2, address: TransportAddress(ip: ip, port: port + 1))
+                    reserved = RelayEndpoint(socket: fd2, address: TransportAddress(ip: shown, port: port + 1))
                 }
                 used.insert(port)
-                return (RelayEndpoint(socket: fd, address: TransportAddress(ip: ip, port: port)), reserved)
+                return (RelayEndpoint(socket: fd, address: TransportAddress(ip: shown, port: port)), reserved)
             }
             return nil
         }

@@ -23,6 +23,9 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var maxConnectionsPerAddress = 64
     /// Addresses relay sockets bind to and that clients are told (one per family).
     public var relayAddresses: [IPAddress] = [.v4(0x7F00_0001)]
+    /// Behind 1:1 NAT: the public address clients are told for each relay address (one per
+    /// family); relay sockets still bind the private one.
+    public var externalAddresses: [ExternalAddress] = []
     public var minPort: UInt16 = 49152
     public var maxPort: UInt16 = 65535
     public var realm = "av1relay"
@@ -102,6 +105,15 @@ public struct RelayConfiguration: Sendable, Equatable {
         if relayAddresses.isEmpty { throw Invalid(key: "relay-address", reason: "at least one relay address is needed") }
         if Set(relayAddresses.map(\.family)).count != relayAddresses.count {
             throw Invalid(key: "relay-address", reason: "give at most one address per family")
+        }
+        for e in externalAddresses where e.local.map({ $0.family != e.public.family }) ?? false {
+            throw Invalid(key: "external-address", reason: "PUBLIC and PRIVATE must be of one family")
+        }
+        if Set(externalAddresses.map(\.public.family)).count != externalAddresses.count {
+            throw Invalid(key: "external-address", reason: "give at most one per family")
+        }
+        for e in externalAddresses where !relayAddresses.contains(where: { $0.family == e.public.family }) {
+            throw Invalid(key: "external-address", reason: "\(e.public) has no relay-address of its family to stand for")
         }
         if minPort > maxPort { throw Invalid(key: "min-port", reason: "\(minPort) is above max-port \(maxPort)") }
         if minPort < 1024 { throw Invalid(key: "min-port", reason: "relay ports below 1024 are reserved") }
@@ -207,6 +219,25 @@ extension RelayConfiguration {
             c, v throws(Invalid) in
             guard let ip = IPAddress(v) else { throw Invalid(key: "relay-address", reason: "'\(v)' is not an IP address") }
             c.relayAddresses.append(ip)
+        },
+        Option(
+            key: "external-address", value: "PUBLIC[=PRIVATE]",
+            help: "behind 1:1 NAT: tell clients PUBLIC for relayed addresses; PRIVATE (default: relay-address) is bound",
+            repeatable: true, reset: { $0.externalAddresses = [] }
+        ) {
+            c, v throws(Invalid) in
+            let parts = v.split(separator: "=", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count <= 2, let shown = IPAddress(parts[0]) else {
+                throw Invalid(key: "external-address", reason: "'\(v)' is not PUBLIC[=PRIVATE], e.g. 203.0.113.7=10.0.0.7")
+            }
+            var local: IPAddress?
+            if parts.count == 2 {
+                guard let l = IPAddress(parts[1]) else {
+                    throw Invalid(key: "external-address", reason: "'\(parts[1])' is not an IP address")
+                }
+                local = l
+            }
+            c.externalAddresses.append(ExternalAddress(public: shown, local: local))
         },
         Option(key: "min-port", value: "N", help: "lowest relay port (default 49152)") { c, v throws(Invalid) in
             c.minPort = try number("min-port", v, 1...65535)
@@ -369,5 +400,34 @@ extension RelayConfiguration {
             throw Invalid(key: key, reason: "'\(v)' is not an address like 127.0.0.1:\(defaultPort) or [::1]:\(defaultPort)")
         }
         self[keyPath: list].append(a)
+    }
+}
+
+/// One `external-address`: what clients are told, and the relay address it stands for.
+public struct ExternalAddress: Sendable, Equatable {
+    public var `public`: IPAddress
+    /// The private address relay sockets bind to; nil: the relay-address of the same family.
+    public var local: IPAddress?
+
+    public init(public: IPAddress, local: IPAddress? = nil) {
+        self.public = `public`
+        self.local = local
+    }
+}
+
+extension RelayConfiguration {
+    /// Relay addresses to bind, with an external address's PRIVATE side in place of its
+    /// family's relay-address.
+    public var boundRelayAddresses: [IPAddress] {
+        relayAddresses.map { a in externalAddresses.first { $0.public.family == a.family }?.local ?? a }
+    }
+
+    /// Bound relay address → the public one clients are told.
+    public var advertisedRelayAddresses: [IPAddress: IPAddress] {
+        var out: [IPAddress: IPAddress] = [:]
+        for a in boundRelayAddresses {
+            if let e = externalAddresses.first(where: { $0.public.family == a.family }) { out[a] = e.public }
+        }
+        return out
     }
 }

@@ -110,7 +110,7 @@ extension RelayConfiguration {
     static func key(ofProperty name: String) -> String? {
         let special = [
             "tlsCertificate": "tls-cert", "relayAddresses": "relay-address", "users": "user", "authSecrets": "auth-secret",
-            "allowPeers": "allow-peer", "fleetMembers": "fleet-member",
+            "allowPeers": "allow-peer", "fleetMembers": "fleet-member", "externalAddresses": "external-address",
         ]
         if ["explicit", "listKeysInLayer"].contains(name) { return nil }
         if let k = special[name] { return k }

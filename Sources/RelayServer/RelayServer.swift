@@ -113,7 +113,7 @@ public final class RelayServer: @unchecked Sendable {
         let listeners = udpAddresses + tcpAddresses + tlsAddresses
 
         nonceKey = STUNCrypto.randomBytes(32)
-        ownAddresses = Set(c.relayAddresses + listeners.map(\.ip))
+        ownAddresses = Set(c.boundRelayAddresses + c.externalAddresses.map(\.public) + listeners.map(\.ip))
         listenerAddresses = Set(listeners)
         let authenticator = Self.authenticator(c, nonceKey: nonceKey)
         let policy = PeerPolicy(allow: c.allowPeers, ownAddresses: ownAddresses, listenerAddresses: listenerAddresses)
@@ -125,7 +125,8 @@ public final class RelayServer: @unchecked Sendable {
         engineConfiguration.hairpin = c.hairpin
         engineConfiguration.channelRange = c.channelRange == "rfc5766" ? STUNDataPath.legacyChannelRange : STUNDataPath.channelRange
         engineConfiguration.software = "av1relay \(RelayVersion.current)"
-        let pool = RelayPortPool(addresses: c.relayAddresses, range: c.minPort...c.maxPort)
+        let pool = RelayPortPool(
+            addresses: c.boundRelayAddresses, advertised: c.advertisedRelayAddresses, range: c.minPort...c.maxPort)
         let quota = AllocationQuota(maxPerUser: c.userQuota, maxTotal: c.totalQuota)
         self.pool = pool
         self.quota = quota

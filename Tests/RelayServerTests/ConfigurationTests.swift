@@ -169,6 +169,18 @@ struct ConfigurationTests {
         #expect(try run([]).fleet == nil)
     }
 
+    @Test func externalAddresses() throws {
+        let c = try run(["--relay-address", "10.0.0.7", "--external-address", "203.0.113.7"])
+        #expect(c.boundRelayAddresses == [IPAddress("10.0.0.7")!])
+        #expect(c.advertisedRelayAddresses == [IPAddress("10.0.0.7")!: IPAddress("203.0.113.7")!])
+        let mapped = try run(["--external-address", "203.0.113.7=10.0.0.8"])
+        #expect(mapped.boundRelayAddresses == [IPAddress("10.0.0.8")!])
+        #expect(failure(["--external-address", "203.0.113.7=::1"])?.key == "external-address")
+        #expect(failure(["--external-address", "203.0.113.7", "--external-address", "203.0.113.8"])?.key == "external-address")
+        #expect(failure(["--external-address", "2001:db8::1"])?.key == "external-address")  // no IPv6 relay-address
+        #expect(failure(["--external-address", "nat.example"])?.key == "external-address")
+    }
+
     @Test func badConfigLineNamesFileAndLine() {
         let e = failure(["--config", "relay.conf"], file: "realm = x\nthis is not a pair\n")
         #expect(e?.key == "relay.conf:2")
