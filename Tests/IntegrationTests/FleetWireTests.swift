@@ -32,18 +32,39 @@ struct FleetWireTests {
             for i in 1...relayCount {
                 let list =
                     members?(i, port, tlsPort)
-                    ?? (1...3).map { "r\($0)=127.0.0.\($0):\(port),tls=127.0.0.\($0):\(tlsPort),domain=relay.test" }
+                    ?? (1...3).map { Self.member($0, port, tlsPort) }
+                // Members in a file of their own, so a test can change them and reload.
+                try Self.writeMembers(list, to: "\(dir)/r\(i).conf")
                 started.append(
                     try Interop.relay(
                         [
-                            "--listen", "127.0.0.\(i):\(port)", "--tcp-listen", "127.0.0.\(i):\(port)", "--tls-listen",
-                            "127.0.0.\(i):\(tlsPort)", "--tls-cert", "\(dir)/relay-cert.pem", "--tls-key", "\(dir)/relay-key.pem",
-                            "--relay-address", "127.0.0.\(i)", "--min-port", "32800", "--max-port", "32899", "--auth-secret",
-                            "fleet-secret", "--pairing", "on", "--fleet-self", "r\(i)", "--session-log", "\(dir)/r\(i).jsonl",
-                            "--session-idle", "60",
-                        ] + list.flatMap { ["--fleet-member", $0] }))
+                            "--config", "\(dir)/r\(i).conf", "--listen", "127.0.0.\(i):\(port)", "--tcp-listen", "127.0.0.\(i):\(port)",
+                            "--tls-listen", "127.0.0.\(i):\(tlsPort)", "--tls-cert", "\(dir)/relay-cert.pem", "--tls-key",
+                            "\(dir)/relay-key.pem", "--relay-address", "127.0.0.\(i)", "--min-port", "32800", "--max-port", "32899",
+                            "--auth-secret", "fleet-secret", "--pairing", "on", "--fleet-self", "r\(i)", "--session-log",
+                            "\(dir)/r\(i).jsonl", "--session-idle", "60", "--ready-file", "\(dir)/r\(i).ready", "--log-level", "debug",
+                        ]))
             }
             relays = started
+        }
+
+        static func member(_ i: Int, _ port: UInt16, _ tlsPort: UInt16) -> String {
+            "r\(i)=127.0.0.\(i):\(port),tls=127.0.0.\(i):\(tlsPort),domain=relay.test"
+        }
+
+        static func writeMembers(_ members: [String], to path: String) throws {
+            try members.map { "fleet-member = \($0)\n" }.joined().write(toFile: path, atomically: true, encoding: .utf8)
+        }
+
+        /// Relay `i` now knows `members` (1-based), after a reload.
+        func setMembers(of i: Int, _ members: [Int]) throws {
+            try Self.writeMembers(members.map { Self.member($0, port, tlsPort) }, to: "\(dir)/r\(i).conf")
+            let before = relays[i - 1].text.components(separatedBy: "configuration reloaded").count
+            relays[i - 1].signal(SIGHUP)
+            let deadline = Date().addingTimeInterval(20)
+            while relays[i - 1].text.components(separatedBy: "configuration reloaded").count == before && Date() < deadline {
+                usleep(20_000)
+            }
         }
 
         deinit {
@@ -59,14 +80,33 @@ struct FleetWireTests {
         func address(_ i: Int, _ transport: String) -> String { "127.0.0.\(i):\(transport == "tls" ? tlsPort : port)" }
     }
 
+    /// The home of `device` among relays `among` (1-based).
+    static func home(of device: String, among: [Int]) -> Int? {
+        let members = among.map { FleetMember(name: "r\($0)", address: TransportAddress(ip: .v4(0x7F00_0000 | UInt32($0)), port: 1)) }
+        return FleetView(selfName: "r\(among[0])", members: members).home(of: device).flatMap { Int($0.name.dropFirst()) }
+    }
+
     /// A device whose home, among r1–r3, is r3.
     static func deviceHomedOnR3() throws -> String {
-        let members = (1...3).map {
-            FleetMember(name: "r\($0)", address: TransportAddress(ip: .v4(0x7F00_0000 | UInt32($0)), port: 3478))
-        }
-        let view = FleetView(selfName: "r1", members: members)
-        for i in 0..<200 where view.home(of: "fleet-\(i)")?.name == "r3" { return "fleet-\(i)" }
+        for i in 0..<200 where home(of: "fleet-\(i)", among: [1, 2, 3]) == 3 { return "fleet-\(i)" }
         throw TestError("no device homed on r3 in 200 tries")
+    }
+
+    /// `av1sim pair` started (not waited for).
+    static func startPair(
+        _ fleet: Fleet, transport: String, robotAt: Int, appAt: Int, device: String, seconds: Int = 3, json: String
+    ) throws -> Child {
+        try Child(
+            Binaries.av1sim,
+            [
+                "pair", "--relay", fleet.address(robotAt, transport), "--app-relay", fleet.address(appAt, transport), "--transport",
+                transport, "--secret", "fleet-secret", "--device", device, "--duration", "\(seconds)", "--width", "320", "--height",
+                "240", "--json", json,
+            ])
+    }
+
+    static func report(_ json: String) -> PairReport? {
+        FileManager.default.contents(atPath: json).flatMap { try? JSONDecoder().decode(PairReport.self, from: $0) }
     }
 
     static func pair(_ fleet: Fleet, transport: String, robotAt: Int, appAt: Int, device: String, extra: [String] = []) throws -> (
@@ -125,5 +165,40 @@ struct FleetWireTests {
         #expect(status != 0 && status != nil, "\(text)")
         #expect(report?.robot.error?.contains("relays disagree") == true, "\(report?.robot.error ?? text)")
         #expect(Date().timeIntervalSince(started) < 50)  // it stopped; it did not bounce until killed
+    }
+
+    @Test func aDrainingRelayFinishesItsCallAndHandsTheNextToTheNewHome() throws {
+        let fleet = try Fleet()
+        // A device at home on r1, whose home without r1 is another relay.
+        let device = try #require((0..<500).map { "drain-\($0)" }.first { Self.home(of: $0, among: [1, 2, 3]) == 1 })
+        let newHome = try #require(Self.home(of: device, among: [2, 3]))
+        let first = "\(fleet.dir)/first.json"
+        let call = try Self.startPair(fleet, transport: "udp", robotAt: 1, appAt: 1, device: device, seconds: 8, json: first)
+        defer { call.stop() }
+        // Both ends allocated on r1: the call is live.
+        let live = Date().addingTimeInterval(30)
+        while fleet.relays[0].text.components(separatedBy: "allocation created").count < 3 && Date() < live { usleep(20_000) }
+        #expect(FileManager.default.fileExists(atPath: "\(fleet.dir)/r1.ready"))
+        fleet.relays[0].signal(SIGUSR1)
+        #expect(fleet.relays[0].waitFor("draining", seconds: 20))
+        #expect(!FileManager.default.fileExists(atPath: "\(fleet.dir)/r1.ready"))  // not ready any more
+        // The others learn r1 is gone (as DNS would tell them); a new call for the device, started
+        // at r2, lands on its new home while the first goes on at r1.
+        try fleet.setMembers(of: 2, [2, 3])
+        try fleet.setMembers(of: 3, [2, 3])
+        let second = "\(fleet.dir)/second.json"
+        let next = try Self.startPair(fleet, transport: "udp", robotAt: 2, appAt: 2, device: device, seconds: 2, json: second)
+        #expect(next.wait(seconds: 60) == 0, "\(next.text)")
+        let moved = try #require(Self.report(second))
+        #expect(moved.robot.relay == fleet.address(newHome, "udp") && moved.app.relay == fleet.address(newHome, "udp"))
+        // The first call ran to its end on the draining relay, with its media whole.
+        #expect(call.wait(seconds: 60) == 0, "\(call.text)")
+        let r = try #require(Self.report(first))
+        #expect(r.robot.relay == fleet.address(1, "udp") && r.ok && r.videoDelivered >= 0.95, "\(r.summary)")
+        // Then r1 writes the session's final record and exits 0 by itself.
+        #expect(fleet.relays[0].wait(seconds: 60) == 0, "\(fleet.relays[0].text)")
+        #expect(fleet.relays[0].text.contains("drained: every call has ended"))
+        let finals = fleet.records(1).filter { $0.type == "final" }
+        #expect(finals.count == 1 && finals.first?.deviceID == device && finals.first?.endReason != "shutdown")
     }
 }
