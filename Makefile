@@ -4,8 +4,11 @@
 SWIFT        ?= swift
 # C libraries the package links (OpenSSL now; libsrtp2, Opus and VPx for the av1sim endpoints).
 DEB_BUILD    := pkg-config openssl libssl-dev libsrtp2-dev libopus-dev libvpx-dev
-# coturn's turnutils_uclient / turnutils_peer: the independent clients the suite tests against.
-DEB_TEST     := coturn
+# coturn's turnutils_uclient / turnutils_peer: the independent clients the suite tests against;
+# Chromium and its driver for a real browser call (scripts/browser-call.py, driven by Selenium).
+DEB_TEST     := coturn chromium chromium-driver
+# PyPI packages the tests import (only when python3 cannot import them already).
+PIP_TEST     := selenium
 RUN_PORT     ?= 3478
 RUN_TLS_PORT ?= 5349
 RUN_DIR      := run
@@ -38,8 +41,17 @@ endef
 deps:
 	$(call apt_install,$(DEB_BUILD))
 
+define pip_install
+	@missing=""; for m in $(1); do python3 -c "import $$m" >/dev/null 2>&1 || missing="$$missing $$m"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing PyPI packages:$$missing"; \
+	  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore $$missing; \
+	fi
+endef
+
 deps-test: deps
 	$(call apt_install,$(DEB_TEST))
+	$(call pip_install,$(PIP_TEST))
 
 build: deps
 	$(SWIFT) build -c release --product av1relay
