@@ -76,6 +76,7 @@ public struct TrafficAnalyzer: Sendable {
             case .successResponse: if responses.count < 64 { responses.append((header.transactionID, now)) }
             default: break
             }
+            observeDTLSInSTUN(p, size: header.messageSize, now: now)
         case 20...63:
             observeDTLS(p, now: now)
         case 128...191:
@@ -124,6 +125,25 @@ public struct TrafficAnalyzer: Sendable {
             at += 13 + Int(p.loadBigEndian(UInt16.self, at: at + 11))
         }
     }
+
+    /// DTLS in STUN (SPED, draft-hancke-webrtc-sped, a Chromium field trial): the handshake rides
+    /// in the ICE Binding messages, attribute 0xC070 holding DTLS records, so a side's hello may
+    /// never appear as a record of its own. Walks the attributes in place.
+    private mutating func observeDTLSInSTUN(_ p: UnsafeRawBufferPointer, size: Int, now: Int64) {
+        var at = STUNHeader.size
+        let end = Swift.min(size, p.count)
+        while at + 4 <= end {
+            let type = p.loadBigEndian(UInt16.self, at: at)
+            let length = Int(p.loadBigEndian(UInt16.self, at: at + 2))
+            guard length <= end - at - 4 else { return }
+            if type == Self.dtlsInSTUN, length > 0 {
+                observeDTLS(UnsafeRawBufferPointer(rebasing: p[(at + 4)..<(at + 4 + length)]), now: now)
+            }
+            at += 4 + (length + 3) & ~3
+        }
+    }
+
+    static let dtlsInSTUN: UInt16 = 0xC070
 
     /// A ClientHello or ServerHello: the first of a handshake (retransmissions, and the second
     /// ClientHello after a HelloVerifyRequest, belong to it), or a new handshake once one has

@@ -119,19 +119,14 @@ struct BrowserCallTests {
     }
 
     /// SPED (DTLS in STUN, draft-hancke-webrtc-sped; part of WARP), a field trial in Chromium 156:
-    /// the DTLS client's ClientHello rides in the ICE Binding requests (attributes 0xC070/0xC071),
-    /// usually never in a DTLS record. The relay then sees no hello from that side, so that side's
-    /// SRTP does not count as completion, and a call with media both ways is recorded as not
-    /// completed. In about one call in six ICE wins the race and libwebrtc sends the ClientHello as
-    /// a record too, and the call is recorded completed: hence an intermittent known issue. Once the
-    /// relay sees hellos inside STUN, drop `withKnownIssue`.
+    /// the DTLS client's ClientHello rides in the ICE Binding requests (attribute 0xC070), usually
+    /// never in a DTLS record of its own. The relay reads hellos there too, so that side's SRTP
+    /// counts as completion and the call is recorded completed.
     @Test func chromiumCallWithDTLSInSTUNIsRecordedAsCompleted() throws {
         let (call, record, raw, _) = try Self.call(extraArguments: ["--field-trials", "WebRTC-IceHandshakeDtls/Enabled/"])
         #expect(call.tlsVersion == "FEFC" && call.videoFramesDecoded > 0)
         #expect(record.dtls.handshakeSeen, "\(raw)")
         #expect((record.directions["app_to_robot"]?["audio"]?.packets ?? 0) > 0, "\(raw)")
-        withKnownIssue("a hello sent inside STUN (SPED) is not seen: the call is recorded as not completed", isIntermittent: true) {
-            #expect(record.dtls.completed, "\(raw)")
-        }
+        #expect(record.dtls.completed, "\(raw)")
     }
 }

@@ -54,6 +54,25 @@ struct DTLSCompletionTests {
         #expect(server.dtlsCompletedAt == 9000)
     }
 
+    @Test func aHelloInsideSTUNCountsAsTheHandshakeStart() {
+        // SPED (DTLS in STUN): the ClientHello rides in an ICE Binding request, attribute 0xC070.
+        var b = STUNMessageBuilder(method: .binding, class: .request, transactionID: .random())
+        b.append(.priority, uint32: 7)
+        b.append(STUNAttributeType(0xC070), Self.clientHello)
+        b.appendFingerprint()
+        var client = TrafficAnalyzer()
+        client.feed(b.bytes, at: 1)
+        #expect(client.dtlsStartedAt == 1000 && client.requests.count == 1)
+        client.feed(rtp(seq: 1, ts: 1, ssrc: 3), at: 4)
+        #expect(client.dtlsCompletedAt == 4000)
+        // An attribute that overruns the message is not read.
+        var broken = b.bytes
+        broken[20 + 8 + 2] = 0xFF
+        var other = TrafficAnalyzer()
+        other.feed(broken, at: 1)
+        #expect(other.dtlsStartedAt == nil)
+    }
+
     @Test func aHelloAfterACompletedHandshakeStartsAnother() {
         var client = TrafficAnalyzer()
         client.feed(Self.clientHello, at: 1)
