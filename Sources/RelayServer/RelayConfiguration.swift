@@ -66,6 +66,11 @@ public struct RelayConfiguration: Sendable, Equatable {
     /// A file that exists while the relay serves and is not draining (a readiness probe).
     public var readyFile: String?
     public var fleetMembers: [FleetMember] = []
+    /// Membership from DNS instead of a list: the A/AAAA records of this name (a Kubernetes
+    /// headless Service of ready pods) are the live members, named by their IP, reached on this
+    /// relay's own UDP/TCP and TLS ports; resolved again every `fleetRefresh` seconds.
+    public var fleetDNS: String?
+    public var fleetRefresh = 10
 
     /// The fleet as configured; nil without members.
     public var fleet: FleetView? {
@@ -123,7 +128,17 @@ public struct RelayConfiguration: Sendable, Equatable {
         if realm.isEmpty || realm.utf8.count > 763 {
             throw Invalid(key: "realm", reason: "must be 1 to 763 bytes (RFC 8489 §14.9)")
         }
-        if !fleetMembers.isEmpty {
+        if fleetDNS != nil {
+            guard fleetMembers.isEmpty else {
+                throw Invalid(key: "fleet-dns", reason: "give fleet-dns or fleet-member entries, not both")
+            }
+            guard let fleetSelf, IPAddress(fleetSelf) != nil else {
+                throw Invalid(key: "fleet-self", reason: "with fleet-dns, this relay's own IP as the records list it (e.g. the pod IP)")
+            }
+            guard !listen.isEmpty || !tcpListen.isEmpty else {
+                throw Invalid(key: "fleet-dns", reason: "members are reached on this relay's UDP/TCP port: give listen or tcp-listen")
+            }
+        } else if !fleetMembers.isEmpty {
             guard let fleetSelf else { throw Invalid(key: "fleet-self", reason: "a fleet (fleet-member) needs this relay's name") }
             guard fleetMembers.contains(where: { $0.name == fleetSelf }) else {
                 throw Invalid(key: "fleet-self", reason: "'\(fleetSelf)' is not one of the fleet-member names")
@@ -359,6 +374,17 @@ extension RelayConfiguration {
         Option(key: "fleet-self", value: "NAME", help: "this relay's name among the fleet-member entries") { c, v throws(Invalid) in
             guard !v.isEmpty else { throw Invalid(key: "fleet-self", reason: "must not be empty") }
             c.fleetSelf = v
+        },
+        Option(
+            key: "fleet-dns", value: "NAME",
+            help: "members from DNS: the A/AAAA records of NAME (a headless Service), named by IP, on this relay's ports"
+        ) {
+            c, v throws(Invalid) in
+            guard !v.isEmpty else { throw Invalid(key: "fleet-dns", reason: "give a DNS name") }
+            c.fleetDNS = v
+        },
+        Option(key: "fleet-refresh", value: "SECONDS", help: "seconds between DNS lookups of fleet-dns (default 10)") {
+            c, v throws(Invalid) in c.fleetRefresh = try number("fleet-refresh", v, 1...3600)
         },
         Option(
             key: "fleet-member", value: "NAME=IP:PORT[,tls=IP:PORT][,domain=NAME]",

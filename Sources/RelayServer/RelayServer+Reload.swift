@@ -75,8 +75,8 @@ extension RelayServer {
         if old.fleetMembers != new.fleetMembers {
             outcome.changed["fleet-member"] = "\(old.fleetMembers.count) → \(new.fleetMembers.count) members"
         }
-        let draining = isDraining
-        let fleet = draining ? Self.drainingView(new.fleet) : new.fleet
+        if discovery == nil { fleetState.withLock { $0 = new.fleet } }
+        let fleet = effectiveFleet
 
         let authenticator = Self.authenticator(new, nonceKey: nonceKey)
         let policy = PeerPolicy(allow: new.allowPeers, ownAddresses: ownAddresses, listenerAddresses: listenerAddresses)
@@ -110,7 +110,7 @@ extension RelayConfiguration {
     static func key(ofProperty name: String) -> String? {
         let special = [
             "tlsCertificate": "tls-cert", "relayAddresses": "relay-address", "users": "user", "authSecrets": "auth-secret",
-            "allowPeers": "allow-peer", "fleetMembers": "fleet-member", "externalAddresses": "external-address",
+            "allowPeers": "allow-peer", "fleetMembers": "fleet-member", "externalAddresses": "external-address", "fleetDNS": "fleet-dns",
         ]
         if ["explicit", "listKeysInLayer"].contains(name) { return nil }
         if let k = special[name] { return k }
@@ -134,7 +134,7 @@ extension RelayServer {
             return d
         }
         guard !already else { return }
-        let fleet = Self.drainingView(configuration.fleet)
+        let fleet = effectiveFleet
         for worker in workers {
             worker.reconfigure {
                 $0.draining = true
@@ -151,6 +151,47 @@ extension RelayServer {
 
     /// Whether nothing is left to wait for: no allocation and no open session.
     public var isIdle: Bool { stats().allocations == 0 && sessions.activeSessions == 0 }
+
+    /// The view the workers steer by: the fleet, without this relay once it drains.
+    var effectiveFleet: FleetView? {
+        let view = fleetState.withLock { $0 }
+        return isDraining ? Self.drainingView(view) : view
+    }
+
+    /// A DNS view: the records' members, and this relay among them even before the records list
+    /// it (a headless Service of ready pods lists a pod only once it is ready).
+    static func view(self name: String, dns: [FleetMember], port: UInt16, tlsPort: UInt16?) -> FleetView {
+        var members = dns
+        if !members.contains(where: { $0.name == name }), let ip = IPAddress(name) {
+            members.append(
+                FleetMember(
+                    name: name, address: TransportAddress(ip: ip, port: port), tls: tlsPort.map { TransportAddress(ip: ip, port: $0) }))
+        }
+        return FleetView(selfName: name, members: members.sorted { $0.name < $1.name })
+    }
+
+    /// Looks the fleet's DNS name up again and, when the members changed, pushes the new view to
+    /// every worker. Returns whether it changed. Called every `fleet-refresh` seconds.
+    @discardableResult
+    public func refreshFleet() -> Bool {
+        guard let discovery, let fleetSelf = configuration.fleetSelf else { return false }
+        guard let found = discovery.members() else {
+            logger.warning(
+                "fleet-dns lookup failed; keeping the last members",
+                metadata: ["members": "\(fleetState.withLock { $0?.members.count ?? 0 })"])
+            return false
+        }
+        let view = Self.view(self: fleetSelf, dns: found, port: discovery.port, tlsPort: discovery.tlsPort)
+        let old = fleetState.withLock { state -> FleetView? in
+            defer { state = view }
+            return state
+        }
+        guard old != view else { return false }
+        let fleet = effectiveFleet
+        for worker in workers { worker.reconfigure { $0.fleet = fleet } }
+        logger.notice("fleet members changed", metadata: ["before": "\(old?.members.count ?? 0)", "now": "\(view.members.count)"])
+        return true
+    }
 
     /// The view a draining relay steers by: the others.
     static func drainingView(_ fleet: FleetView?) -> FleetView? {

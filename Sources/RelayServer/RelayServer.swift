@@ -18,6 +18,10 @@ public final class RelayServer: @unchecked Sendable {
     let current: Mutex<RelayConfiguration>
     /// Set once by `startDrain`.
     let drainState = Mutex(false)
+    /// The fleet as configured or as DNS last said, before draining takes this relay out.
+    let fleetState: Mutex<FleetView?>
+    /// Membership from DNS, when `fleet-dns` is set.
+    public let discovery: FleetDiscovery?
     /// What a reload keeps: the nonce key (outstanding nonces stay valid) and the addresses the
     /// peer policy always refuses.
     let nonceKey: [UInt8]
@@ -121,7 +125,18 @@ public final class RelayServer: @unchecked Sendable {
         engineConfiguration.defaultLifetime = c.defaultLifetime
         engineConfiguration.maxLifetime = c.maxLifetime
         engineConfiguration.pairing = c.pairing
-        engineConfiguration.fleet = c.fleet
+        if let name = c.fleetDNS, let fleetSelf = c.fleetSelf, let port = (udpAddresses + tcpAddresses).first?.port {
+            let discovery = FleetDiscovery(name: name, port: port, tlsPort: tlsAddresses.first?.port)
+            self.discovery = discovery
+            // The first view before serving; a failed lookup starts with this relay alone.
+            let view = Self.view(self: fleetSelf, dns: discovery.members() ?? [], port: port, tlsPort: tlsAddresses.first?.port)
+            fleetState = Mutex(view)
+            engineConfiguration.fleet = view
+        } else {
+            discovery = nil
+            fleetState = Mutex(c.fleet)
+            engineConfiguration.fleet = c.fleet
+        }
         engineConfiguration.hairpin = c.hairpin
         engineConfiguration.channelRange = c.channelRange == "rfc5766" ? STUNDataPath.legacyChannelRange : STUNDataPath.channelRange
         engineConfiguration.software = "av1relay \(RelayVersion.current)"

@@ -34,6 +34,22 @@ public final class RelayService: Service, Sendable {
                     return
                 }
             }
+            if server.discovery != nil {
+                group.addTask { [server] in
+                    let interval = server.configuration.fleetRefresh
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(interval))
+                        if Task.isCancelled { break }
+                        // getaddrinfo blocks: off the cooperative pool.
+                        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                            DispatchQueue.global().async {
+                                server.refreshFleet()
+                                done.resume()
+                            }
+                        }
+                    }
+                }
+            }
             // Returns when the group starts a graceful shutdown (SIGTERM, SIGINT), also during a
             // drain: that stops at once, still writing every final record.
             group.addTask { try? await gracefulShutdown() }
