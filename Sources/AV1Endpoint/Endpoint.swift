@@ -237,6 +237,11 @@ extension Endpoint {
                 try turn.allocate()
                 report.relay = "\(server)"
                 return
+            } catch let redirect as TURNClient.Redirect where config.ignoreRedirects {
+                // Once, as a client that does not follow would retry; the relay then serves it.
+                guard !tried.contains(server) else { throw EndpointError("\(redirect) again; not following") }
+                tried.append(server)
+                report.redirects.append("ignored \(redirect.server)")
             } catch let redirect as TURNClient.Redirect {
                 tried.append(server)
                 guard tried.count <= config.maxRedirects else {

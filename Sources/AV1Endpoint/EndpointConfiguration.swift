@@ -30,6 +30,8 @@ public struct EndpointConfiguration: Sendable {
     /// How many 300 Try Alternate redirects to follow (0: none). A server is never visited twice,
     /// so two relays that disagree about a home cannot bounce the endpoint forever.
     public var maxRedirects = 3
+    /// Behave like a client that does not understand 300 (pion's): ask the same relay again.
+    public var ignoreRedirects = false
     /// Seconds between Refresh requests carrying link telemetry (robot) or plain refreshes (app).
     public var refreshInterval = 5.0
 

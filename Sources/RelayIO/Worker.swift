@@ -40,7 +40,7 @@ public final class Worker: @unchecked Sendable {
 
     /// What an epoll registration stands for, in the high bits of its data word (fd in the low 32).
     enum Role: UInt64 {
-        case wake = 1, udpListener, relay, streamListener, connection
+        case wake = 1, udpListener, relay, streamListener, connection, fleet
     }
 
     struct Listener {
@@ -78,12 +78,13 @@ public final class Worker: @unchecked Sendable {
 
     public init(
         index: Int, configuration: TURNEngineConfiguration, pool: RelayPortPool, quota: AllocationQuota,
-        pairing: PairingRegistry = PairingRegistry(), hairpin: HairpinTable = HairpinTable(), clock: WorkerClock = .system
+        pairing: PairingRegistry = PairingRegistry(), hairpin: HairpinTable = HairpinTable(), clock: WorkerClock = .system,
+        fleet: FleetChannelState = FleetChannelState()
     ) {
         self.index = index
         self.clock = clock
         self.queue = DispatchQueue(label: "av1relay.worker.\(index)", qos: .userInteractive)
-        self.resources = WorkerResources(pool: pool, quota: quota, pairing: pairing, hairpin: hairpin)
+        self.resources = WorkerResources(pool: pool, quota: quota, pairing: pairing, hairpin: hairpin, fleet: fleet)
         self.engine = TURNEngine(configuration: configuration, resources: resources)
         epoll = av1_epoll_create()
         wake = av1_eventfd()
@@ -123,7 +124,7 @@ public final class Worker: @unchecked Sendable {
     /// Starts the loop with bound UDP listeners and bound, listening TCP/TLS sockets.
     public func start(
         udp: [(Int32, TransportAddress)], streams: [(Int32, TransportAddress, TransportProtocol)] = [],
-        limits: StreamLimits = StreamLimits(), counter: ConnectionCounter? = nil, tls: TLSContext? = nil,
+        limits: StreamLimits = StreamLimits(), counter: ConnectionCounter? = nil, tls: TLSContext? = nil, fleetSocket: Int32? = nil,
         onLegs: @escaping @Sendable ([LegReport]) -> Void = { _ in }, onEvents: @escaping @Sendable ([TURNEvent]) -> Void
     ) {
         self.onEvents = onEvents
@@ -134,6 +135,10 @@ public final class Worker: @unchecked Sendable {
         for (fd, address) in udp {
             udpListeners.append(Listener(fd: fd, address: address, transport: .udp))
             watch(fd, .udpListener)
+        }
+        if let fleetSocket {
+            resources.fleetSocket = fleetSocket
+            watch(fleetSocket, .fleet)
         }
         for (fd, address, transport) in streams {
             streamListeners.append(Listener(fd: fd, address: address, transport: transport))
@@ -218,6 +223,7 @@ public final class Worker: @unchecked Sendable {
                 case .relay: drain(relay: fd)
                 case .connection: connectionReady(fd, events: e.events)
                 case .streamListener: accept(fd)
+                case .fleet: drain(fleet: fd)
                 case .wake: runMailbox()
                 case nil: break
                 }
@@ -251,6 +257,11 @@ public final class Worker: @unchecked Sendable {
             unwatch(l.fd)
             close(l.fd)
         }
+        if let fleet = resources.fleetSocket {
+            unwatch(fleet)
+            close(fleet)
+            resources.fleetSocket = nil
+        }
         udpListeners.removeAll()
         streamListeners.removeAll()
         runMailbox()  // answer anyone still waiting
@@ -269,6 +280,13 @@ public final class Worker: @unchecked Sendable {
         receive(fd) { bytes, client, now in
             engine.handleClientPacket(
                 bytes, tuple: FiveTuple(client: client, server: server, transport: .udp), socket: fd, now: now, out: outbox)
+        }
+    }
+
+    /// Members' answers to this worker's fleet questions.
+    func drain(fleet fd: Int32) {
+        receive(fd) { bytes, member, now in
+            engine.handleFleetAnswer(bytes, from: member, now: now, out: outbox)
         }
     }
 
@@ -403,13 +421,16 @@ final class WorkerResources: RelayResources {
     let quota: AllocationQuota
     let pairing: PairingRegistry
     let hairpin: HairpinTable
+    let fleet: FleetChannelState
+    var fleetSocket: SocketID?
     unowned(unsafe) var worker: Worker?
 
-    init(pool: RelayPortPool, quota: AllocationQuota, pairing: PairingRegistry, hairpin: HairpinTable) {
+    init(pool: RelayPortPool, quota: AllocationQuota, pairing: PairingRegistry, hairpin: HairpinTable, fleet: FleetChannelState) {
         self.pool = pool
         self.quota = quota
         self.pairing = pairing
         self.hairpin = hairpin
+        self.fleet = fleet
     }
 
     func openRelay(family: AddressFamily, evenPort: Bool, reserveNext: Bool) -> RelayOpenResult {
@@ -433,6 +454,8 @@ final class WorkerResources: RelayResources {
     func unregisterPairing(_ entry: PairingEntry) { pairing.unregister(entry) }
     func partnerAddresses(device: String, role: Identity.Role) -> Set<TransportAddress> { pairing.addresses(device: device, role: role) }
     func hasAllocations(device: String) -> Bool { pairing.contains(device: device) }
+    func firstSight(ofFleetCheck id: TransactionID, nowMillis: Int64) -> Bool { fleet.firstSight(id, nowMillis: nowMillis) }
+    func redirectedBefore(_ key: String, nowMillis: Int64) -> Bool { fleet.redirectedBefore(key, nowMillis: nowMillis) }
     func publishRoute(_ route: HairpinRoute?, for relayed: [TransportAddress]) { hairpin.publish(route, for: relayed) }
     func hairpinDelivery(to relayed: TransportAddress, from source: TransportAddress, now: Int64) -> HairpinDelivery {
         hairpin.delivery(to: relayed, from: source, now: now)

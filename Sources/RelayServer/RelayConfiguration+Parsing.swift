@@ -68,7 +68,7 @@ extension RelayConfiguration {
         }
         // The environment is a layer above the file: secrets need not be on a command line.
         config.listKeysInLayer = []
-        for (key, repeatable) in options.map({ ($0.key, $0.repeatable) }) + [("auth-secret-file", true)] {
+        for (key, repeatable) in options.map({ ($0.key, $0.repeatable) }) + [("auth-secret-file", true), ("fleet-secret-file", false)] {
             guard let value = environment[environmentName(key)] else { continue }
             let values = repeatable ? value.split(separator: ",").map(String.init) : [value]
             for v in values { try config.apply(key: key, value: v, origin: environmentName(key), readFile: readFile) }
@@ -98,6 +98,18 @@ extension RelayConfiguration {
             guard !secrets.isEmpty else { throw Invalid(key: key, reason: "\(value) holds no secret") }
             for secret in secrets { try apply(key: "auth-secret", value: secret, origin: origin, readFile: readFile) }
             return
+        }
+        if key == "fleet-secret-file" {
+            let text: String
+            do { text = try readFile(value) } catch {
+                throw Invalid(key: key, reason: "cannot read \(value): \(error.localizedDescription)")
+            }
+            guard
+                let secret = text.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }).first(where: {
+                    !$0.isEmpty && !$0.hasPrefix("#")
+                })
+            else { throw Invalid(key: key, reason: "\(value) holds no secret") }
+            return try apply(key: "fleet-secret", value: secret, origin: origin, readFile: readFile)
         }
         guard let option = RelayConfiguration.options.first(where: { $0.key == key }) else {
             throw Invalid(key: key, reason: "unknown option (at \(origin)); see --help")
@@ -132,6 +144,8 @@ extension RelayConfiguration {
             "  " + "--config FILE".padding(toLength: width, withPad: " ", startingAt: 0) + "  read options from FILE first",
             "  " + "--auth-secret-file FILE".padding(toLength: width, withPad: " ", startingAt: 0)
                 + "+ REST secrets from FILE, one per line (re-read on SIGHUP)",
+            "  " + "--fleet-secret-file FILE".padding(toLength: width, withPad: " ", startingAt: 0)
+                + "  the fleet channel's secret from FILE (its first line)",
             "  " + "--check".padding(toLength: width, withPad: " ", startingAt: 0)
                 + "  validate the configuration and TLS files, then exit",
             "  " + "--help".padding(toLength: width, withPad: " ", startingAt: 0) + "  this text",

@@ -71,6 +71,9 @@ public struct RelayConfiguration: Sendable, Equatable {
     /// relay's own UDP/TCP and TLS ports; resolved again every `fleetRefresh` seconds.
     public var fleetDNS: String?
     public var fleetRefresh = 10
+    /// The fleet channel's shared secret: with it, partners allocated on two members connect
+    /// (cross-relay pairing). The same on every member.
+    public var fleetSecret: String?
 
     /// The fleet as configured; nil without members.
     public var fleet: FleetView? {
@@ -148,6 +151,9 @@ public struct RelayConfiguration: Sendable, Equatable {
             }
         } else if fleetSelf != nil {
             throw Invalid(key: "fleet-member", reason: "fleet-self needs the fleet's members")
+        }
+        if fleetSecret != nil && fleetSelf == nil {
+            throw Invalid(key: "fleet-secret", reason: "a fleet channel needs a fleet (fleet-self and its members)")
         }
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
             throw Invalid(key: "log-level", reason: "'\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
@@ -382,6 +388,14 @@ extension RelayConfiguration {
             c, v throws(Invalid) in
             guard !v.isEmpty else { throw Invalid(key: "fleet-dns", reason: "give a DNS name") }
             c.fleetDNS = v
+        },
+        Option(
+            key: "fleet-secret", value: "SECRET",
+            help: "the fleet channel's shared secret (same on every member; better AV1RELAY_FLEET_SECRET or fleet-secret-file)"
+        ) {
+            c, v throws(Invalid) in
+            guard v.utf8.count >= 16 else { throw Invalid(key: "fleet-secret", reason: "use at least 16 bytes") }
+            c.fleetSecret = v
         },
         Option(key: "fleet-refresh", value: "SECONDS", help: "seconds between DNS lookups of fleet-dns (default 10)") {
             c, v throws(Invalid) in c.fleetRefresh = try number("fleet-refresh", v, 1...3600)

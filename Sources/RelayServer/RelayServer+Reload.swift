@@ -111,6 +111,7 @@ extension RelayConfiguration {
         let special = [
             "tlsCertificate": "tls-cert", "relayAddresses": "relay-address", "users": "user", "authSecrets": "auth-secret",
             "allowPeers": "allow-peer", "fleetMembers": "fleet-member", "externalAddresses": "external-address", "fleetDNS": "fleet-dns",
+            "fleetSecret": "fleet-secret",
         ]
         if ["explicit", "listKeysInLayer"].contains(name) { return nil }
         if let k = special[name] { return k }

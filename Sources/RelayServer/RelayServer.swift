@@ -115,6 +115,20 @@ public final class RelayServer: @unchecked Sendable {
         tcpAddresses = tcp.first?.map(\.1) ?? []
         tlsAddresses = tlsSockets.first?.map(\.1) ?? []
         let listeners = udpAddresses + tcpAddresses + tlsAddresses
+        // Each worker asks other members from a socket of its own, so their answers come back to it.
+        var fleetSockets: [Int32?] = Array(repeating: nil, count: count)
+        if c.fleetSecret != nil, let ip = (udpAddresses + tcpAddresses).first?.ip {
+            for i in 0..<count {
+                switch SocketAddress.bindUDP(TransportAddress(ip: ip, port: 0), reusePort: false) {
+                case .success(let fd):
+                    opened.append(fd)
+                    fleetSockets[i] = fd
+                case .failure(let e):
+                    for fd in opened { close(fd) }
+                    throw e
+                }
+            }
+        }
 
         nonceKey = STUNCrypto.randomBytes(32)
         ownAddresses = Set(c.boundRelayAddresses + c.externalAddresses.map(\.public) + listeners.map(\.ip))
@@ -125,6 +139,7 @@ public final class RelayServer: @unchecked Sendable {
         engineConfiguration.defaultLifetime = c.defaultLifetime
         engineConfiguration.maxLifetime = c.maxLifetime
         engineConfiguration.pairing = c.pairing
+        engineConfiguration.fleetKey = c.fleetSecret.map { Array($0.utf8) }
         if let name = c.fleetDNS, let fleetSelf = c.fleetSelf, let port = (udpAddresses + tcpAddresses).first?.port {
             let discovery = FleetDiscovery(name: name, port: port, tlsPort: tlsAddresses.first?.port)
             self.discovery = discovery
@@ -154,9 +169,11 @@ public final class RelayServer: @unchecked Sendable {
         let counter = ConnectionCounter(limits: limits)
         let pairing = PairingRegistry()
         let hairpin = HairpinTable()
+        let fleetChannel = FleetChannelState()
         let workers = (0..<count).map {
             Worker(
-                index: $0, configuration: engineConfiguration, pool: pool, quota: quota, pairing: pairing, hairpin: hairpin, clock: clock)
+                index: $0, configuration: engineConfiguration, pool: pool, quota: quota, pairing: pairing, hairpin: hairpin, clock: clock,
+                fleet: fleetChannel)
         }
         self.workers = workers
         for (i, worker) in workers.enumerated() {
@@ -165,7 +182,9 @@ public final class RelayServer: @unchecked Sendable {
             // while the 1 Hz tick builds records under it.
             let sessionQueue = self.sessionQueue
             let onLegs: @Sendable ([LegReport]) -> Void = { legs in sessionQueue.async { registry.update(legs) } }
-            worker.start(udp: udp[i], streams: streams, limits: limits, counter: counter, tls: tls, onLegs: onLegs) {
+            worker.start(
+                udp: udp[i], streams: streams, limits: limits, counter: counter, tls: tls, fleetSocket: fleetSockets[i], onLegs: onLegs
+            ) {
                 [logger] events in RelayServer.log(events, logger)
             }
         }

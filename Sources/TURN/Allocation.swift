@@ -15,6 +15,10 @@ public final class Allocation {
     /// per IP (RFC 8656 §9), and on one relay every relayed address shares the IP, so the data path
     /// also checks the port against this set.
     var pairedPeers: Set<TransportAddress> = []
+    /// Addresses another member of the fleet confirmed as this device's partner, and those it
+    /// refused, with until when the answer holds (TURNEngine+Fleet).
+    var remotePartners: [TransportAddress: Int64] = [:]
+    var remoteRefusals: [TransportAddress: Int64] = [:]
     /// Session analytics of what the client relays, for paired allocations only.
     var analyzer: TrafficAnalyzer?
     /// Link telemetry the robot reported in its Refresh requests since the last leg report

@@ -120,6 +120,12 @@ public struct TURNStats: Sendable {
     public var errorResponses = 0
     /// Packets for another allocation of this relay, delivered in process.
     public var hairpinned = 0
+    /// The fleet channel: questions asked and answered, questions nobody answered in time, and
+    /// messages dropped as forged, stale, replayed or unasked for.
+    public var fleetChecksSent = 0
+    public var fleetChecksAnswered = 0
+    public var fleetChecksTimedOut = 0
+    public var fleetMessagesRefused = 0
 
     public init() {}
 
@@ -137,6 +143,10 @@ public struct TURNStats: Sendable {
         s.requests += b.requests
         s.errorResponses += b.errorResponses
         s.hairpinned += b.hairpinned
+        s.fleetChecksSent += b.fleetChecksSent
+        s.fleetChecksAnswered += b.fleetChecksAnswered
+        s.fleetChecksTimedOut += b.fleetChecksTimedOut
+        s.fleetMessagesRefused += b.fleetMessagesRefused
         return s
     }
 }

@@ -50,6 +50,15 @@ public protocol RelayResources: AnyObject {
     /// Whether this relay holds any allocation of `device`, in either role (its partner is here:
     /// a fleet must not send it elsewhere).
     func hasAllocations(device: String) -> Bool
+    /// The socket this worker asks other members from (answers come back to it); nil without a
+    /// fleet channel.
+    var fleetSocket: SocketID? { get }
+    /// True the first time a fleet question's transaction id is seen (across workers), false for a
+    /// replay.
+    func firstSight(ofFleetCheck id: TransactionID, nowMillis: Int64) -> Bool
+    /// Whether this client was sent elsewhere a moment ago (and came back: it does not follow
+    /// 300); notes the redirect otherwise.
+    func redirectedBefore(_ key: String, nowMillis: Int64) -> Bool
     /// The hairpin (DESIGN §4): allocations publish how to reach their clients, keyed by their
     /// relayed addresses; a packet for one of those is delivered without the kernel round trip.
     func publishRoute(_ route: HairpinRoute?, for relayed: [TransportAddress])

@@ -15,6 +15,7 @@ extension TURNEngine {
             reply.send(b, key: nil, out: out)
             return
         }
+        if m.method == .fleetCheck { return answerFleetCheck(m, reply: reply, now: now, out: out) }
         guard [.allocate, .refresh, .createPermission, .channelBind].contains(m.method) else {
             return reject(reply, .badRequest("Unknown method"), out: out)
         }
@@ -81,7 +82,8 @@ extension TURNEngine {
         if configuration.pairing && !identity.isPaired {
             throw .forbidden("pairing needs a robot:<id> or app:<id> credential")
         }
-        try steerToHome(identity, transport: reply.tuple.transport)
+        try steerToHome(
+            identity, username: credential.username, transport: reply.tuple.transport, client: reply.tuple.client, now: now.millis)
         var family = AddressFamily.ipv4
         if let requestedFamily {
             guard let f = AddressFamily(rawValue: requestedFamily) else { throw .addressFamilyNotSupported }
@@ -154,10 +156,15 @@ extension TURNEngine {
     /// relay, where the hairpin carries the call. Not for a device already allocated here (its
     /// partner is here), nor when this relay is the home, nor with pairing off. A draining relay
     /// (no longer in its own view, so never the home) takes only a live call's reconnects.
-    func steerToHome(_ identity: Identity, transport: TransportProtocol) throws(TURNRejection) {
+    func steerToHome(
+        _ identity: Identity, username: String, transport: TransportProtocol, client: TransportAddress, now: Int64
+    ) throws(TURNRejection) {
         if configuration.pairing, let device = identity.device, resources.hasAllocations(device: device) { return }
         if configuration.pairing, let fleet = configuration.fleet, let device = identity.device,
-            let home = fleet.home(of: device), home.name != fleet.selfName, let alternate = home.address(for: transport)
+            let home = fleet.home(of: device), home.name != fleet.selfName, let alternate = home.address(for: transport),
+            // A client that comes back at once does not follow 300 (pion's, perhaps a robot's):
+            // it is served here, and the fleet channel connects it to its partner.
+            configuration.fleetKey == nil || !resources.redirectedBefore("\(client.ip) \(username)", nowMillis: now)
         {
             throw .tryAlternate(alternate, domain: transport == .tls ? home.tlsDomain : nil)
         }
@@ -207,8 +214,9 @@ extension TURNEngine {
         guard allocation.username == credential.username else { throw .wrongCredentials }
         let peers = try parsed(m.xorAddresses(.xorPeerAddress))
         guard !peers.isEmpty else { throw .badRequest("XOR-PEER-ADDRESS missing") }
+        if awaitFleetChecks(peers, request: m, reply: reply, allocation: allocation, now: now, out: out) { return }
         // All or nothing: every peer is checked before any permission is installed.
-        for peer in peers { try checkPeer(peer, for: allocation, out: out) }
+        for peer in peers { try checkPeer(peer, for: allocation, now: now, out: out) }
         for peer in peers {
             allocation.permissions[peer.ip] = now.millis + configuration.permissionLifetime * 1000
             if allocation.pairing != nil { allocation.pairedPeers.insert(peer) }
@@ -227,7 +235,8 @@ extension TURNEngine {
         guard let number = try parsed(m.channelNumber()) else { throw .badRequest("CHANNEL-NUMBER missing") }
         guard configuration.channelRange.contains(number) else { throw .badRequest("Channel number out of range") }
         guard let peer = try parsed(m.xorAddress(.xorPeerAddress)) else { throw .badRequest("XOR-PEER-ADDRESS missing") }
-        try checkPeer(peer, for: allocation, out: out)
+        if awaitFleetChecks([peer], request: m, reply: reply, allocation: allocation, now: now, out: out) { return }
+        try checkPeer(peer, for: allocation, now: now, out: out)
         if let bound = allocation.channelsByNumber[number], bound.peer != peer {
             throw .badRequest("Channel bound to another peer")
         }
@@ -246,11 +255,13 @@ extension TURNEngine {
     /// The family must match a relayed address (443) and the peer policy must allow it (403).
     /// Under pairing the only peers are the partner's relayed and client addresses, whatever the
     /// default policy would say of them (the partner's relayed address is the relay's own).
-    func checkPeer(_ peer: TransportAddress, for allocation: Allocation, out: Outbox) throws(TURNRejection) {
+    func checkPeer(_ peer: TransportAddress, for allocation: Allocation, now: TURNTime, out: Outbox) throws(TURNRejection) {
         guard allocation.relay(for: peer.family) != nil else { throw .peerAddressFamilyMismatch }
         if let pairing = allocation.pairing {
+            // The partner here, or — as another member of the fleet vouched — over there.
             guard !configuration.peerPolicy.listenerAddresses.contains(peer),
                 resources.partnerAddresses(device: pairing.device, role: pairing.role.partner).contains(peer)
+                    || allocation.remotePartners[peer].map({ $0 > now.millis }) == true
             else {
                 out.events.append(.peerDenied(.notPartner))
                 throw .forbidden("not this device's partner")

@@ -14,6 +14,8 @@ public struct TURNEngine<Resources: RelayResources> {
     var allocations: [FiveTuple: Allocation] = [:]
     var byRelaySocket: [SocketID: Allocation] = [:]
     var nextSweep: Int64 = 0
+    /// Questions out to other members of the fleet, by their transaction id (TURNEngine+Fleet).
+    var pendingFleetChecks: [TransactionID: PendingFleetCheck] = [:]
     /// Data indications' transaction ids: a random base plus a counter (RFC 8489 §6 asks only
     /// that ids not repeat; indications are never answered).
     var indicationID: TransactionID
@@ -168,6 +170,7 @@ public struct TURNEngine<Resources: RelayResources> {
         for allocation in allocations.values where allocation.expiry <= now.millis {
             delete(allocation, reason: .expired, now: now, out: out)
         }
+        expireFleetChecks(now: now, out: out)
         if now.millis >= nextSweep {
             nextSweep = now.millis + 10_000
             for allocation in allocations.values where allocation.sweep(now: now.millis) {

@@ -27,6 +27,8 @@ public struct TURNEngineConfiguration: Sendable {
     /// Draining (DESIGN §8): live allocations go on; a device with nothing here is sent to its
     /// new home, and with no home to send it to a new Allocate gets 403.
     public var draining = false
+    /// The fleet channel's shared secret (HMAC key): with it, partners on two members connect.
+    public var fleetKey: [UInt8]?
     public var authenticator: Authenticator
     public var peerPolicy: PeerPolicy
 

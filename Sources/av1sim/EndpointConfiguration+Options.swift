@@ -6,6 +6,7 @@ extension EndpointConfiguration {
         let (username, password) = relay.credentials(role, device: device, duration: call.duration)
         self.init(role: role, relay: role == .app ? relay.appRelay ?? relay.relay : relay.relay, username: username, password: password)
         maxRedirects = relay.maxRedirects
+        ignoreRedirects = relay.ignoreRedirects
         transport = relay.transport
         duration = call.duration
         self.impairment = impairment.impairment

@@ -32,6 +32,9 @@ struct RelayOptions: ParsableArguments {
     @Option(help: ArgumentHelp("300 Try Alternate redirects to follow, 0 for none.", valueName: "n"))
     var maxRedirects = 3
 
+    @Flag(help: "Do not follow 300 Try Alternate: ask the same relay again, as clients that do not understand it do.")
+    var ignoreRedirects = false
+
     @Option(help: "How the endpoints reach the relay.")
     var transport: RelayTransport = .udp
 

@@ -4,6 +4,7 @@ import Glibc
 import STUN
 import Sessions
 import TURN
+import TestSupport
 import Testing
 
 /// Three av1relay processes on 127.0.0.1, .2 and .3 (the same ports), one member list: the robot
@@ -18,7 +19,7 @@ struct FleetWireTests {
 
         /// `members(i, port, tlsPort)` is relay i's member list; by default all three, the same
         /// list everywhere.
-        init(relayCount: Int = 3, members: ((Int, UInt16, UInt16) -> [String])? = nil) throws {
+        init(relayCount: Int = 3, extra: [String] = [], members: ((Int, UInt16, UInt16) -> [String])? = nil) throws {
             dir = NSTemporaryDirectory() + "av1relay-fleet-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try StreamInteropTests.makeCertificate(dir, "relay", cn: "relay.test")
@@ -43,7 +44,7 @@ struct FleetWireTests {
                             "\(dir)/relay-key.pem", "--relay-address", "127.0.0.\(i)", "--min-port", "32800", "--max-port", "32899",
                             "--auth-secret", "fleet-secret", "--pairing", "on", "--fleet-self", "r\(i)", "--session-log",
                             "\(dir)/r\(i).jsonl", "--session-idle", "60", "--ready-file", "\(dir)/r\(i).ready", "--log-level", "debug",
-                        ]))
+                        ] + extra))
             }
             relays = started
         }
@@ -200,5 +201,73 @@ struct FleetWireTests {
         #expect(fleet.relays[0].text.contains("drained: every call has ended"))
         let finals = fleet.records(1).filter { $0.type == "final" }
         #expect(finals.count == 1 && finals.first?.deviceID == device && finals.first?.endReason != "shutdown")
+    }
+
+    static let fleetSecret = "a fleet secret, 16 bytes or more"
+
+    @Test(arguments: ["udp", "tcp"])
+    func partnersThatDoNotFollowRedirectsConnectAcrossTwoRelays(transport: String) throws {
+        let fleet = try Fleet(extra: ["--fleet-secret", Self.fleetSecret])
+        let device = try Self.deviceHomedOnR3()
+        let (status, report, text) = try Self.pair(
+            fleet, transport: transport, robotAt: 1, appAt: 2, device: device, extra: ["--ignore-redirects"])
+        #expect(status == 0, "\(text)")
+        let r = try #require(report, "\(text)")
+        // Each end stayed where it started, and media crossed the two relays.
+        #expect(r.robot.relay == fleet.address(1, transport) && r.app.relay == fleet.address(2, transport))
+        #expect(r.ok && r.videoDelivered >= 0.95 && r.appAudioDelivered >= 0.95, "\(r.summary)")
+    }
+
+    @Test func anotherDeviceCannotReachThePartnerAndForgedOrReplayedQuestionsAreRefused() throws {
+        let fleet = try Fleet(relayCount: 2, extra: ["--fleet-secret", Self.fleetSecret]) { _, port, tls in
+            (1...2).map { "r\($0)=127.0.0.\($0):\(port),tls=127.0.0.\($0):\(tls)" }
+        }
+        let r1 = TransportAddress(ip: .v4(0x7F00_0001), port: fleet.port)
+        let r2 = TransportAddress(ip: .v4(0x7F00_0002), port: fleet.port)
+        // The robot of device d on r2 (a client that came back after a redirect, or whose home it is).
+        func allocated(_ identity: String, at relay: TransportAddress) throws -> (TestClient, RelayConnection, TransportAddress) {
+            var client = TestClient.rest(secret: "fleet-secret", identity: identity)
+            let connection = try RelayConnection(to: relay, transport: .udp)
+            guard let challenge = try PairingWireTests.transact(connection, client.allocate()) else { throw TestError("no 401") }
+            _ = client.learn(from: challenge)
+            var answer = try PairingWireTests.transact(connection, client.allocate())
+            if answer?.code == 300 { answer = try PairingWireTests.transact(connection, client.allocate()) }
+            guard let relayed = try answer?.xorAddress(.xorRelayedAddress) else {
+                throw TestError("not allocated: \(String(describing: answer))")
+            }
+            return (client, connection, relayed)
+        }
+        let (_, _, robotRelayed) = try allocated("robot:d-cross", at: r2)
+        // The app of another device, on r1, asks for the robot: r1 asks r2, which says no.
+        let (other, otherConnection, _) = try allocated("app:d-other", at: r1)
+        #expect(try PairingWireTests.transact(otherConnection, other.channelBind(0x4000, robotRelayed))?.code == 403)
+        #expect(try PairingWireTests.transact(otherConnection, other.createPermission([robotRelayed]))?.code == 403)
+        // The robot's own app, on r1: r2 says yes.
+        let (app, appConnection, _) = try allocated("app:d-cross", at: r1)
+        #expect(try PairingWireTests.transact(appConnection, app.channelBind(0x4000, robotRelayed))?.messageClass == .successResponse)
+
+        // Questions sent to r2 straight: forged (wrong key), stale (an old clock), and a good one twice.
+        func question(key: String, time: Int64, id: TransactionID = .random()) -> [UInt8] {
+            var b = STUNMessageBuilder(method: .fleetCheck, class: .request, transactionID: id)
+            b.append(.xorPeerAddress, xorAddress: robotRelayed)
+            b.append(.fleetPartner, [1] + Array("d-cross".utf8))
+            b.append(.fleetTime, uint32: UInt32(time))
+            b.appendMessageIntegritySHA256(key: Array(key.utf8))
+            b.appendFingerprint()
+            return b.bytes
+        }
+        let asker = try UDPTestSocket(timeout: 1)
+        let now = Int64(Date().timeIntervalSince1970)
+        asker.send(question(key: "not the fleet secret at all", time: now), to: r2)
+        #expect(asker.receive() == nil)
+        asker.send(question(key: Self.fleetSecret, time: now - 120), to: r2)
+        #expect(asker.receive() == nil)
+        let good = question(key: Self.fleetSecret, time: now)
+        asker.send(good, to: r2)
+        let answer = try #require(asker.receive().flatMap { try? STUNMessage(parsing: $0.bytes) })
+        #expect(answer.messageClass == .successResponse && answer.value(.fleetAnswer)?.first == 1)
+        #expect(answer.verifyIntegrity(key: Array(Self.fleetSecret.utf8)) == true)
+        asker.send(good, to: r2)  // a replay
+        #expect(asker.receive() == nil)
     }
 }

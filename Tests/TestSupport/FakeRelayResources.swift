@@ -12,6 +12,13 @@ public final class FakeRelayResources: RelayResources {
     public private(set) var perUser: [String: Int] = [:]
     public var reservations: [UInt64: RelayEndpoint] = [:]
     private var nextSocket: SocketID = 100
+    /// The fleet channel: the socket questions leave from, ids seen, clients redirected.
+    public var fleetSocket: SocketID?
+    public private(set) var fleetChecksSeen: Set<TransactionID> = []
+    public private(set) var redirected: Set<String> = []
+
+    public func firstSight(ofFleetCheck id: TransactionID, nowMillis: Int64) -> Bool { fleetChecksSeen.insert(id).inserted }
+    public func redirectedBefore(_ key: String, nowMillis: Int64) -> Bool { !redirected.insert(key).inserted }
 
     public init(
         addresses: [AddressFamily: IPAddress] = [.ipv4: .v4(0xC633_6401)], ports: ClosedRange<UInt16> = 50000...50009,
