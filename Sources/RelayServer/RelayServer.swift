@@ -22,6 +22,8 @@ public final class RelayServer: @unchecked Sendable {
     let fleetState: Mutex<FleetView?>
     /// Membership from DNS, when `fleet-dns` is set.
     public let discovery: FleetDiscovery?
+    /// Where leg reports leave for a device's home relay (with a fleet channel).
+    let fleetReporter: Int32?
     /// What a reload keeps: the nonce key (outstanding nonces stay valid) and the addresses the
     /// peer policy always refuses.
     let nonceKey: [UInt8]
@@ -115,10 +117,11 @@ public final class RelayServer: @unchecked Sendable {
         tcpAddresses = tcp.first?.map(\.1) ?? []
         tlsAddresses = tlsSockets.first?.map(\.1) ?? []
         let listeners = udpAddresses + tcpAddresses + tlsAddresses
-        // Each worker asks other members from a socket of its own, so their answers come back to it.
-        var fleetSockets: [Int32?] = Array(repeating: nil, count: count)
+        // Each worker asks other members from a socket of its own, so their answers come back to it;
+        // one more carries leg reports to the devices' home relays.
+        var fleetSockets: [Int32?] = Array(repeating: nil, count: count + 1)
         if c.fleetSecret != nil, let ip = (udpAddresses + tcpAddresses).first?.ip {
-            for i in 0..<count {
+            for i in 0...count {
                 switch SocketAddress.bindUDP(TransportAddress(ip: ip, port: 0), reusePort: false) {
                 case .success(let fd):
                     opened.append(fd)
@@ -176,16 +179,23 @@ public final class RelayServer: @unchecked Sendable {
                 fleet: fleetChannel)
         }
         self.workers = workers
+        fleetReporter = fleetSockets[count]
+        // The workers' callbacks reach the server without keeping it alive (no cycle).
+        let server = WeakServer(self)
         for (i, worker) in workers.enumerated() {
             let streams = tcp[i].map { ($0.0, $0.1, TransportProtocol.tcp) } + tlsSockets[i].map { ($0.0, $0.1, TransportProtocol.tls) }
             // Leg reports go to the sessions' own queue: a worker never waits for the sessions' lock
             // while the 1 Hz tick builds records under it.
             let sessionQueue = self.sessionQueue
-            let onLegs: @Sendable ([LegReport]) -> Void = { legs in sessionQueue.async { registry.update(legs) } }
+            let onLegs: @Sendable ([LegReport]) -> Void = { legs in sessionQueue.async { server.value?.route(legs) } }
             worker.start(
                 udp: udp[i], streams: streams, limits: limits, counter: counter, tls: tls, fleetSocket: fleetSockets[i], onLegs: onLegs
             ) {
-                [logger] events in RelayServer.log(events, logger)
+                [logger] events in
+                RelayServer.log(events, logger)
+                for case .fleetLegs(let body, let sender, let received) in events {
+                    sessionQueue.async { server.value?.receiveFleetLegs(body, senderClock: sender, receivedAt: received) }
+                }
             }
         }
     }
@@ -288,7 +298,15 @@ public final class RelayServer: @unchecked Sendable {
                 logger.debug("request refused", metadata: ["method": "\(method)", "code": "\(code)"])
             case .peerDenied(let denial):
                 logger.debug("peer refused", metadata: ["class": "\(denial.rawValue)"])
+            case .fleetLegs:
+                logger.debug("leg report from a fleet member")
             }
         }
     }
+}
+
+/// A reference to the server that does not keep it alive.
+final class WeakServer: Sendable {
+    weak let value: RelayServer?
+    init(_ value: RelayServer) { self.value = value }
 }

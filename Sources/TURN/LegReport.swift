@@ -23,8 +23,34 @@ public struct LegReport: Sendable {
     /// Set when the allocation is gone, with why and when.
     public var ended: TURNEvent.DeletionReason?
     public var endedAt: Int64?
+    /// The partner is on another member of the fleet: the report goes to the device's home.
+    public var remotePartner = false
 
     public var packets: Int { streams.reduce(0) { $0 + $1.packets } }
+
+    public init(
+        legID: UInt64, device: String, role: Identity.Role, transport: TransportProtocol, startedUnix: Int64,
+        streams: [TrafficAnalyzer.Stream], rtcpPackets: Int, dtlsStartedAt: Int64?, dtlsCompletedAt: Int64?,
+        requests: [(TransactionID, Int64)], responses: [(TransactionID, Int64)], telemetry: [LinkTelemetry], lastActivity: Int64,
+        ended: TURNEvent.DeletionReason?, endedAt: Int64?, remotePartner: Bool = false
+    ) {
+        self.legID = legID
+        self.device = device
+        self.role = role
+        self.transport = transport
+        self.startedUnix = startedUnix
+        self.streams = streams
+        self.rtcpPackets = rtcpPackets
+        self.dtlsStartedAt = dtlsStartedAt
+        self.dtlsCompletedAt = dtlsCompletedAt
+        self.requests = requests
+        self.responses = responses
+        self.telemetry = telemetry
+        self.lastActivity = lastActivity
+        self.ended = ended
+        self.endedAt = endedAt
+        self.remotePartner = remotePartner
+    }
 }
 
 extension TURNEngine {
@@ -45,6 +71,7 @@ extension Allocation {
             legID: legID, device: pairing.device, role: pairing.role, transport: fiveTuple.transport, startedUnix: createdUnix,
             streams: Array(analyzer.streams.values), rtcpPackets: analyzer.rtcpPackets, dtlsStartedAt: analyzer.dtlsStartedAt,
             dtlsCompletedAt: analyzer.dtlsCompletedAt, requests: requests, responses: responses,
-            telemetry: telemetry, lastActivity: analyzer.lastActivity, ended: ended, endedAt: ended == nil ? nil : now)
+            telemetry: telemetry, lastActivity: analyzer.lastActivity, ended: ended, endedAt: ended == nil ? nil : now,
+            remotePartner: !remotePartners.isEmpty)
     }
 }

@@ -97,6 +97,10 @@ public enum TURNEvent: Sendable, Equatable {
     case allocationDeleted(reason: DeletionReason, lifetimeSeconds: Int64)
     case requestFailed(method: STUNMethod, code: Int)
     case peerDenied(PeerPolicy.Denial)
+    /// Leg reports another member of the fleet sent to this relay, the device's home (authentic,
+    /// fresh, new): the encoded reports, the sender's monotonic clock when it sent them, and this
+    /// relay's when they arrived (µs). They hold no address.
+    case fleetLegs([UInt8], senderClock: Int64, receivedAt: Int64)
 
     public enum DeletionReason: String, Sendable {
         case refreshedToZero = "refresh", expired, connectionClosed = "connection-closed", shutdown

@@ -15,6 +15,8 @@ import STUN
 extension STUNMethod {
     /// Private range (RFC 8489 §18.2: 0x800–0xFFF, designated expert): never sent to clients.
     public static let fleetCheck = STUNMethod(rawValue: 0x801)
+    /// An indication carrying leg reports to the device's home relay.
+    public static let fleetLegs = STUNMethod(rawValue: 0x802)
 }
 
 extension STUNAttributeType {
@@ -24,6 +26,10 @@ extension STUNAttributeType {
     public static let fleetTime = Self(0xC0A3)
     /// The answer: 1 when the address is a relayed address of that partner, 0 otherwise.
     public static let fleetAnswer = Self(0xC0A4)
+    /// Encoded leg reports (the server's format; opaque to the engine).
+    public static let fleetLegs = Self(0xC0A5)
+    /// The sender's monotonic clock, µs (64 bits): the receiver shifts the reports' times by it.
+    public static let fleetClock = Self(0xC0A6)
 }
 
 /// A client request waiting for a member's answer about one of its peers.
@@ -106,6 +112,21 @@ extension TURNEngine {
         b.appendFingerprint()
         out.append(socket: reply.socket, to: reply.tuple.client, bytes: b.bytes)
         stats.fleetChecksAnswered += 1
+    }
+
+    /// Leg reports from another member (on a TURN listener), handed up as an event when authentic,
+    /// fresh and new; the server feeds them to its sessions as if the legs were here.
+    mutating func receiveFleetLegs(_ message: UnsafeRawBufferPointer, now: TURNTime, out: Outbox) {
+        guard let key = configuration.fleetKey, let m = try? STUNMessage(parsing: message), m.verifyIntegrity(key: key) == true,
+            let sent = try? m.uint32(.fleetTime), abs(Int64(sent) - (now.unixSeconds & 0xFFFF_FFFF)) <= 30,
+            let clock = m.value(.fleetClock), clock.count == 8, let legs = m.value(.fleetLegs),
+            resources.firstSight(ofFleetCheck: m.transactionID, nowMillis: now.millis)
+        else {
+            stats.fleetMessagesRefused += 1
+            return drop(malformed: false)
+        }
+        let senderClock = clock.reduce(Int64(0)) { $0 << 8 | Int64($1) }
+        out.events.append(.fleetLegs(Array(legs), senderClock: senderClock, receivedAt: now.micros))
     }
 
     /// A member's answer, arriving on this worker's fleet socket.

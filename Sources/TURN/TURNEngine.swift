@@ -55,6 +55,8 @@ public struct TURNEngine<Resources: RelayResources> {
         switch header.type.messageClass {
         case .indication where header.type.method == .send:
             relaySendIndication(message, header: header, tuple: tuple, now: now, out: out)
+        case .indication where header.type.method == .fleetLegs:
+            receiveFleetLegs(message, now: now, out: out)
         case .request:
             let parsed: STUNMessage
             do {

@@ -216,6 +216,18 @@ struct FleetWireTests {
         // Each end stayed where it started, and media crossed the two relays.
         #expect(r.robot.relay == fleet.address(1, transport) && r.app.relay == fleet.address(2, transport))
         #expect(r.ok && r.videoDelivered >= 0.95 && r.appAudioDelivered >= 0.95, "\(r.summary)")
+        // Both relays sent their legs' reports to the device's home, r3, which writes the one record.
+        let deadline = Date().addingTimeInterval(30)
+        while !fleet.records(3).contains(where: { $0.type == "final" }) && Date() < deadline { usleep(50_000) }
+        let finals = fleet.records(3).filter { $0.type == "final" }
+        #expect(finals.count == 1, "\(fleet.relays[2].text)")
+        let record = try #require(finals.first)
+        #expect(record.deviceID == device && record.transports == ["robot": transport, "app": transport])
+        #expect(
+            (record.directions["robot_to_app"]?["video"]?.packets ?? 0) > 0
+                && (record.directions["app_to_robot"]?["audio"]?.packets ?? 0) > 0)
+        #expect(["robot-left", "app-left"].contains(record.endReason ?? ""), "\(record.endReason ?? "none")")
+        #expect(fleet.records(1).isEmpty && fleet.records(2).isEmpty)
     }
 
     @Test func anotherDeviceCannotReachThePartnerAndForgedOrReplayedQuestionsAreRefused() throws {

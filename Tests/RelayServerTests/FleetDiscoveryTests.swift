@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import STUN
 import Synchronization
@@ -60,5 +61,39 @@ struct FleetDiscoveryTests {
         #expect(failure(c) == nil)
         c.fleetMembers = [FleetMember(name: "10.0.0.1", address: TransportAddress("10.0.0.1:3478")!)]
         #expect(failure(c) == "fleet-dns")
+    }
+}
+
+@Suite("Leg reports across the fleet")
+struct WireLegReportTests {
+    @Test func aReportCrossesWithItsTimesOnTheReceiversClock() throws {
+        var analyzer = TrafficAnalyzer()
+        for i in 0..<60 {
+            let seq = UInt16(i)
+            let ts = UInt32(i * 960)
+            let packet: [UInt8] =
+                [
+                    0x80, 111, UInt8(seq >> 8), UInt8(seq & 0xFF), UInt8(ts >> 24), UInt8((ts >> 16) & 0xFF), UInt8((ts >> 8) & 0xFF),
+                    UInt8(ts & 0xFF), 0, 0, 0, 9,
+                ]
+                + [UInt8](repeating: 1, count: 80)
+            packet.withUnsafeBytes { analyzer.observe($0, now: 5_000_000 + Int64(i) * 20_000) }
+        }
+        let tid = TransactionID.random()
+        let leg = LegReport(
+            legID: 42, device: "d", role: .app, transport: .tcp, startedUnix: 1_800_000_000, streams: Array(analyzer.streams.values),
+            rtcpPackets: 3, dtlsStartedAt: 5_000_000, dtlsCompletedAt: 5_100_000, requests: [(tid, 6_000_000)], responses: [],
+            telemetry: [LinkTelemetry(wifiRSSI: -50)], lastActivity: 6_180_000, ended: .connectionClosed, endedAt: 6_200_000,
+            remotePartner: true)
+        let body = try JSONEncoder().encode(WireLegReport(leg))
+        #expect(body.count < 3600)
+        let text = String(decoding: body, as: UTF8.self)
+        #expect(!text.contains("127.0.0.1") && !text.contains("username"))
+        let back = try #require(try JSONDecoder().decode(WireLegReport.self, from: body).legReport(shift: 1_000))
+        #expect(back.legID == 42 && back.role == .app && back.transport == .tcp && back.ended == .connectionClosed)
+        #expect(back.dtlsStartedAt == 5_001_000 && back.dtlsCompletedAt == 5_101_000 && back.lastActivity == 6_181_000)
+        #expect(back.endedAt == 6_201_000 && back.requests.first?.0 == tid && back.requests.first?.1 == 6_001_000)
+        #expect(back.streams.first?.firstArrival == leg.streams.first.map { $0.firstArrival + 1_000 })
+        #expect(back.streams.first?.packets == 60 && back.telemetry == leg.telemetry)
     }
 }
