@@ -4,28 +4,30 @@ import STUN
 import TURN
 import Testing
 
-/// What the receive slots cannot hold is counted, not lost silently (issue 8).
-@Suite("Datagrams over the receive slot")
-struct DatagramLimitTests {
-    @Test func aDatagramOver4096BytesIsCountedWithTheDrops() throws {
-        var c = RelayConfiguration()
-        c.listen = [TransportAddress("127.0.0.1:0")!]
-        c.tcpListen = []
-        c.minPort = 32100
-        c.maxPort = 32199
-        c.workers = 1
-        c.statsInterval = 0
-        c.sessionLog = nil
-        let server = try RelayServer(configuration: c, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        server.start()
-        defer { server.stop() }
-        let relay = try #require(server.udpAddresses.first)
-        let client = try UDPTestSocket()
-        client.send([UInt8](repeating: 0x40, count: 5000), to: relay)
-        // A Binding answered afterwards shows the big one was read first (one socket, in order).
-        client.send(STUNMessageBuilder(method: .binding, class: .request, transactionID: .random()).bytes, to: relay)
-        #expect(client.receive() != nil)
-        let s = server.stats().stats
-        #expect(s.tooBig == 1 && s.dropped == 1)
+extension IntegrationSuites {
+    /// What the receive slots cannot hold is counted, not lost silently (issue 8).
+    @Suite("Datagrams over the receive slot")
+    struct DatagramLimitTests {
+        @Test func aDatagramOver4096BytesIsCountedWithTheDrops() throws {
+            var c = RelayConfiguration()
+            c.listen = [TransportAddress("127.0.0.1:0")!]
+            c.tcpListen = []
+            c.minPort = 32100
+            c.maxPort = 32199
+            c.workers = 1
+            c.statsInterval = 0
+            c.sessionLog = nil
+            let server = try RelayServer(configuration: c, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+            server.start()
+            defer { server.stop() }
+            let relay = try #require(server.udpAddresses.first)
+            let client = try UDPTestSocket()
+            client.send([UInt8](repeating: 0x40, count: 5000), to: relay)
+            // A Binding answered afterwards shows the big one was read first (one socket, in order).
+            client.send(STUNMessageBuilder(method: .binding, class: .request, transactionID: .random()).bytes, to: relay)
+            #expect(client.receive() != nil)
+            let s = server.stats().stats
+            #expect(s.tooBig == 1 && s.dropped == 1)
+        }
     }
 }
