@@ -2,6 +2,7 @@ import AV1Endpoint
 import Foundation
 import Glibc
 import STUN
+import TestSupport
 import Testing
 
 extension IntegrationSuites {
@@ -21,11 +22,12 @@ extension IntegrationSuites {
                 dir = NSTemporaryDirectory() + "av1sim-tests-\(getpid())"
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 try StreamInteropTests.makeCertificate(dir, "relay", cn: "relay.test")
-                child = try Interop.relay([
-                    "--listen", "127.0.0.1:0", "--tcp-listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0",
-                    "--tls-cert", "\(dir)/relay-cert.pem", "--tls-key", "\(dir)/relay-key.pem", "--auth-secret", "sim-secret",
-                    "--allow-peer", "127.0.0.0/8", "--min-port", "43000", "--max-port", "43999",
-                ])
+                child = try Interop.relay(
+                    [
+                        "--listen", "127.0.0.1:0", "--tcp-listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0",
+                        "--tls-cert", "\(dir)/relay-cert.pem", "--tls-key", "\(dir)/relay-key.pem", "--auth-secret", "sim-secret",
+                        "--allow-peer", "127.0.0.0/8",
+                    ] + RelayPortRanges.arguments(RelayPortRanges.av1sim))
                 udp = try Interop.port(child, "udp")
                 tcp = try Interop.port(child, "tcp")
                 tls = try Interop.port(child, "tls")
@@ -140,8 +142,9 @@ extension IntegrationSuites {
             let coturn = try Child(
                 try Binaries.coturnTool("turnserver"),
                 [
-                    "-n", "--listening-ip=127.0.0.1", "--listening-port=\(port)", "--relay-ip=127.0.0.1", "--min-port=45000",
-                    "--max-port=45999", "--use-auth-secret", "--static-auth-secret=sim-secret", "--realm=coturn.test",
+                    "-n", "--listening-ip=127.0.0.1", "--listening-port=\(port)", "--relay-ip=127.0.0.1",
+                    "--min-port=\(RelayPortRanges.coturnServer.lowerBound)", "--max-port=\(RelayPortRanges.coturnServer.upperBound)",
+                    "--use-auth-secret", "--static-auth-secret=sim-secret", "--realm=coturn.test",
                     "--allow-loopback-peers", "--no-tcp", "--no-tls", "--no-dtls", "--no-cli", "--log-file=\(dir)/coturn.log",
                     "--pidfile=\(dir)/coturn.pid",
                 ])

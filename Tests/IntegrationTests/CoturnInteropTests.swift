@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import TURN
+import TestSupport
 import Testing
 
 extension IntegrationSuites {
@@ -33,11 +34,11 @@ extension IntegrationSuites {
         /// Starts av1relay and an echo peer, runs uclient with `mode` and `auth`, returns its summary.
         static func run(mode: [String], auth: [String], clients: Int = 5, messages: Int = 60) throws -> (Summary, String) {
             let peerPort = try freeUDPPort()
-            let relay = try Interop.relay([
-                "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--user", "demo:demo-password", "--auth-secret",
-                "retired-secret", "--auth-secret", secret, "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766",
-                "--min-port", "42000", "--max-port", "42999",
-            ])
+            let relay = try Interop.relay(
+                [
+                    "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--user", "demo:demo-password", "--auth-secret",
+                    "retired-secret", "--auth-secret", secret, "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766",
+                ] + RelayPortRanges.arguments(RelayPortRanges.coturnInterop))
             defer { relay.stop() }
             let port = try Interop.port(relay, "udp")
             let peer = try Interop.echoPeer(port: peerPort)

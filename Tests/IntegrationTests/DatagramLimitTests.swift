@@ -2,6 +2,7 @@ import Logging
 import RelayServer
 import STUN
 import TURN
+import TestSupport
 import Testing
 
 extension IntegrationSuites {
@@ -12,8 +13,8 @@ extension IntegrationSuites {
             var c = RelayConfiguration()
             c.listen = [TransportAddress("127.0.0.1:0")!]
             c.tcpListen = []
-            c.minPort = 32100
-            c.maxPort = 32199
+            c.minPort = RelayPortRanges.datagramLimit.lowerBound
+            c.maxPort = RelayPortRanges.datagramLimit.upperBound
             c.workers = 1
             c.statsInterval = 0
             c.sessionLog = nil

@@ -44,8 +44,8 @@ extension IntegrationSuites {
             config.tlsListen = [TransportAddress("127.0.0.1:0")!]
             config.tlsCertificate = "\(dir)/relay-cert.pem"
             config.tlsKey = "\(dir)/relay-key.pem"
-            config.minPort = 41800
-            config.maxPort = 41899
+            config.minPort = RelayPortRanges.pairingWire.lowerBound
+            config.maxPort = RelayPortRanges.pairingWire.upperBound
             config.authSecrets = ["pair-secret"]
             config.pairing = true
             config.statsInterval = 0

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Sessions
+import TestSupport
 import Testing
 
 extension IntegrationSuites {
@@ -12,11 +13,11 @@ extension IntegrationSuites {
             let dir = NSTemporaryDirectory() + "av1relay-sessions-\(getpid())"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            let relay = try Interop.relay([
-                "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--auth-secret", "rec-secret", "--pairing", "on",
-                "--session-log", "\(dir)/sessions.jsonl", "--session-interim", "2", "--session-idle", "2",
-                "--min-port", "46000", "--max-port", "46999",
-            ])
+            let relay = try Interop.relay(
+                [
+                    "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--auth-secret", "rec-secret", "--pairing", "on",
+                    "--session-log", "\(dir)/sessions.jsonl", "--session-interim", "2", "--session-idle", "2",
+                ] + RelayPortRanges.arguments(RelayPortRanges.sessionRecords))
             defer { relay.stop() }
             let port = try Interop.port(relay, "udp")
             let sim = try Child(

@@ -20,8 +20,8 @@ extension IntegrationSuites {
             var c = RelayConfiguration()
             c.listen = []
             c.tcpListen = [TransportAddress("127.0.0.1:0")!]
-            c.minPort = 32000
-            c.maxPort = 32099
+            c.minPort = RelayPortRanges.streamClose.lowerBound
+            c.maxPort = RelayPortRanges.streamClose.upperBound
             c.users = ["alice": "wonderland"]
             c.workers = 1
             c.statsInterval = 0

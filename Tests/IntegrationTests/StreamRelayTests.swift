@@ -35,7 +35,7 @@ extension IntegrationSuites {
         }
 
         @Test func allocatePermissionChannelAndDataOverTCP() throws {
-            let server = try Self.server(ports: 41400...41499)
+            let server = try Self.server(ports: RelayPortRanges.tcpDataOverTCP)
             defer { server.stop() }
             let tcp = try TCPTestSocket(connectTo: try #require(server.tcpAddresses.first))
             let peer = try UDPTestSocket()
@@ -63,7 +63,7 @@ extension IntegrationSuites {
         }
 
         @Test func garbageClosesThatConnectionOnlyAndItsAllocationGoes() throws {
-            let server = try Self.server(ports: 41500...41599)
+            let server = try Self.server(ports: RelayPortRanges.tcpGarbage)
             defer { server.stop() }
             let address = try #require(server.tcpAddresses.first)
             let good = try TCPTestSocket(connectTo: address)
@@ -81,7 +81,7 @@ extension IntegrationSuites {
         }
 
         @Test func clientVanishingMidMessageFreesTheAllocation() throws {
-            let server = try Self.server(ports: 41600...41699)
+            let server = try Self.server(ports: RelayPortRanges.tcpVanishingClient)
             defer { server.stop() }
             do {
                 let tcp = try TCPTestSocket(connectTo: try #require(server.tcpAddresses.first))
@@ -99,7 +99,7 @@ extension IntegrationSuites {
         }
 
         @Test func silentConnectionsTimeOutAndCapsRefuseTheRest() throws {
-            let server = try Self.server(ports: 41700...41799) {
+            let server = try Self.server(ports: RelayPortRanges.tcpTimeoutsAndCaps) {
                 $0.handshakeTimeout = 1
                 $0.maxConnectionsPerAddress = 2
             }
@@ -147,11 +147,12 @@ extension IntegrationSuites {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             try Self.makeCertificate(dir, "relay", cn: "relay.test")
             let peerPort = try freeUDPPort()
-            let relay = try Interop.relay([
-                "--listen", "none", "--tcp-listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0",
-                "--tls-cert", "\(dir)/relay-cert.pem", "--tls-key", "\(dir)/relay-key.pem", "--user", "demo:demo",
-                "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766", "--min-port", "42000", "--max-port", "42999",
-            ])
+            let relay = try Interop.relay(
+                [
+                    "--listen", "none", "--tcp-listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0",
+                    "--tls-cert", "\(dir)/relay-cert.pem", "--tls-key", "\(dir)/relay-key.pem", "--user", "demo:demo",
+                    "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766",
+                ] + RelayPortRanges.arguments(RelayPortRanges.streamInterop))
             defer { relay.stop() }
             let port = try Interop.port(relay, tls ? "tls" : "tcp")
             let peer = try Interop.echoPeer(port: peerPort)
@@ -173,11 +174,11 @@ extension IntegrationSuites {
             try fm.copyItem(atPath: "\(dir)/old-cert.pem", toPath: "\(dir)/cert.pem")
             try fm.copyItem(atPath: "\(dir)/old-key.pem", toPath: "\(dir)/key.pem")
             let peerPort = try freeUDPPort()
-            let relay = try Interop.relay([
-                "--listen", "none", "--tcp-listen", "none", "--tls-listen", "127.0.0.1:0", "--tls-cert", "\(dir)/cert.pem",
-                "--tls-key", "\(dir)/key.pem", "--user", "demo:demo", "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766",
-                "--min-port", "42000", "--max-port", "42999",
-            ])
+            let relay = try Interop.relay(
+                [
+                    "--listen", "none", "--tcp-listen", "none", "--tls-listen", "127.0.0.1:0", "--tls-cert", "\(dir)/cert.pem",
+                    "--tls-key", "\(dir)/key.pem", "--user", "demo:demo", "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766",
+                ] + RelayPortRanges.arguments(RelayPortRanges.streamInterop))
             defer { relay.stop() }
             let tlsPort = try Interop.port(relay, "tls")
             #expect(try Self.servedCN(tlsPort).contains("old.relay.test"))

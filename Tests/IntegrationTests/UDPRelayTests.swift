@@ -40,7 +40,7 @@ extension IntegrationSuites {
         }
 
         @Test func allocatePermissionChannelAndDataBothWays() throws {
-            let server = try Self.server(ports: 41000...41099)
+            let server = try Self.server(ports: RelayPortRanges.udpDataBothWays)
             defer { server.stop() }
             let relay = try #require(server.listeningAddresses.first)
             let client = try UDPTestSocket()
@@ -49,7 +49,7 @@ extension IntegrationSuites {
             let allocated = try Self.allocate(&c, client, relay)
             #expect(allocated.messageClass == .successResponse)
             let relayed = try #require(try allocated.xorAddress(.xorRelayedAddress))
-            #expect(relayed.ip == Self.loopback && (41000...41099).contains(relayed.port))
+            #expect(relayed.ip == Self.loopback && RelayPortRanges.udpDataBothWays.contains(relayed.port))
             #expect(try allocated.xorAddress(.xorMappedAddress) == client.address)
 
             #expect(client.transact(c.createPermission([peer.address]), to: relay)?.messageClass == .successResponse)
@@ -76,7 +76,7 @@ extension IntegrationSuites {
         }
 
         @Test func deniedPeersAreRefusedOnTheWire() throws {
-            let server = try Self.server(allowLoopback: false, ipv6: true, ports: 41100...41199)
+            let server = try Self.server(allowLoopback: false, ipv6: true, ports: RelayPortRanges.udpDeniedPeers)
             defer { server.stop() }
             let relay = try #require(server.listeningAddresses.first)
             let client = try UDPTestSocket()
@@ -98,7 +98,7 @@ extension IntegrationSuites {
         }
 
         @Test func badAndTruncatedInputKeepsTheServerServing() throws {
-            let server = try Self.server(ports: 41200...41299)
+            let server = try Self.server(ports: RelayPortRanges.udpBadInput)
             defer { server.stop() }
             let relay = try #require(server.listeningAddresses.first)
             let client = try UDPTestSocket()
@@ -123,7 +123,7 @@ extension IntegrationSuites {
         }
 
         @Test func relayPortsRunOutWith508() throws {
-            let server = try Self.server(ports: 41300...41301)
+            let server = try Self.server(ports: RelayPortRanges.udpExhaustion)
             defer { server.stop() }
             let relay = try #require(server.listeningAddresses.first)
             var sockets: [UDPTestSocket] = []
