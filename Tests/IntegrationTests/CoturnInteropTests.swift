@@ -33,7 +33,6 @@ extension IntegrationSuites {
 
         /// Starts av1relay and an echo peer, runs uclient with `mode` and `auth`, returns its summary.
         static func run(mode: [String], auth: [String], clients: Int = 5, messages: Int = 60) throws -> (Summary, String) {
-            let peerPort = try freeUDPPort()
             let relay = try Interop.relay(
                 [
                     "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--user", "demo:demo-password", "--auth-secret",
@@ -41,7 +40,7 @@ extension IntegrationSuites {
                 ] + RelayPortRanges.arguments(RelayPortRanges.coturnInterop))
             defer { relay.stop() }
             let port = try Interop.port(relay, "udp")
-            let peer = try Interop.echoPeer(port: peerPort)
+            let (peer, peerPort) = try Interop.echoPeer()
             defer { peer.stop() }
             let client = try Interop.uclient(mode + auth, port: port, peerPort: peerPort, messages: messages, clients: clients)
             let status = client.wait(seconds: 60)
@@ -88,14 +87,14 @@ extension IntegrationSuites {
             ]
             for (args, key) in cases {
                 let p = try Child(Binaries.av1relay, args)
-                #expect(p.wait(seconds: 10) == 2, "\(args)")
+                #expect(p.wait(seconds: 30) == 2, "\(args)")
                 #expect(p.text.contains(key), "\(args): \(p.text)")
             }
         }
 
         @Test func helpDocumentsEveryOption() throws {
             let p = try Child(Binaries.av1relay, ["--help"])
-            #expect(p.wait(seconds: 10) == 0)
+            #expect(p.wait(seconds: 30) == 0)
             for key in [
                 "--listen", "--relay-address", "--min-port", "--max-port", "--realm", "--user", "--auth-secret", "--allow-peer",
                 "--user-quota", "--total-quota", "--default-lifetime", "--max-lifetime", "--nonce-lifetime", "--workers",
@@ -107,10 +106,10 @@ extension IntegrationSuites {
 
         @Test func checkValidatesWithoutServing() throws {
             let ok = try Child(Binaries.av1relay, ["--check", "--listen", "127.0.0.1:1", "--user", "a:b"])
-            #expect(ok.wait(seconds: 10) == 0)
+            #expect(ok.wait(seconds: 30) == 0)
             #expect(ok.text.contains("configuration OK"))
             let bad = try Child(Binaries.av1relay, ["--check", "--max-lifetime", "1"])
-            #expect(bad.wait(seconds: 10) == 2)
+            #expect(bad.wait(seconds: 30) == 2)
             #expect(bad.text.contains("max-lifetime"))
         }
 
@@ -119,9 +118,9 @@ extension IntegrationSuites {
                 let p = try Child(
                     Binaries.av1relay,
                     ["--listen", "127.0.0.1:0", "--tcp-listen", "none", "--user", "a:b", "--stats-interval", "0", "--session-log", "none"])
-                #expect(p.waitFor("av1relay serving", seconds: 10))
+                #expect(p.waitFor("av1relay serving", seconds: 30))
                 p.signal(sig)
-                #expect(p.wait(seconds: 10) == 0)
+                #expect(p.wait(seconds: 30) == 0)
                 #expect(p.text.contains("av1relay stopped"))
             }
         }
@@ -130,7 +129,7 @@ extension IntegrationSuites {
             let holder = try UDPTestSocket()
             let p = try Child(Binaries.av1relay, ["--listen", "\(holder.address)", "--tcp-listen", "none", "--workers", "1"])
             // SO_REUSEPORT lets two sockets share a port only when both set it; ours does not.
-            #expect(p.wait(seconds: 10) == 1)
+            #expect(p.wait(seconds: 30) == 1)
             #expect(p.text.contains("cannot start"))
         }
     }

@@ -16,7 +16,7 @@ extension IntegrationSuites {
         static func transact(_ c: RelayConnection, _ request: [UInt8]) throws -> STUNMessage? {
             let tid = TransactionID(bytes: request[8..<20])
             try c.send(request)
-            let deadline = Date().addingTimeInterval(3)
+            let deadline = Date().addingTimeInterval(10)
             while Date() < deadline {
                 if let bytes = try c.receive(timeoutMillis: 200), let m = try? STUNMessage(parsing: bytes), m.transactionID == tid {
                     return m
@@ -63,9 +63,9 @@ extension IntegrationSuites {
             var robot = client("robot:A")
             var app = client("app:A")
             var otherApp = client("app:B")
-            let robotConnection = try RelayConnection(to: address, transport: transport)
-            let appConnection = try RelayConnection(to: address, transport: transport)
-            let otherConnection = try RelayConnection(to: address, transport: transport)
+            let robotConnection = try RelayConnection(to: address, transport: transport, timeoutSeconds: 20)
+            let appConnection = try RelayConnection(to: address, transport: transport, timeoutSeconds: 20)
+            let otherConnection = try RelayConnection(to: address, transport: transport, timeoutSeconds: 20)
             let robotRelayed = try Self.allocate(&robot, robotConnection)
             let appRelayed = try Self.allocate(&app, appConnection)
             let otherRelayed = try Self.allocate(&otherApp, otherConnection)
@@ -79,7 +79,7 @@ extension IntegrationSuites {
             // Nor an outside address, nor a plain credential.
             #expect(try Self.transact(robotConnection, robot.createPermission([TransportAddress("8.8.8.8:53")!]))?.code == 403)
             var plain = client("somebody")
-            let plainConnection = try RelayConnection(to: address, transport: transport)
+            let plainConnection = try RelayConnection(to: address, transport: transport, timeoutSeconds: 20)
             let challenge = try #require(try Self.transact(plainConnection, plain.allocate()))
             plain.learn(from: challenge)
             #expect(try Self.transact(plainConnection, plain.allocate())?.code == 403)
@@ -87,7 +87,7 @@ extension IntegrationSuites {
             // The partners' data flows through the relay.
             try robotConnection.send(TestClient.channelData(0x4000, [1, 2, 3], padded: transport != .udp))
             var got: [UInt8]?
-            let deadline = Date().addingTimeInterval(3)
+            let deadline = Date().addingTimeInterval(10)
             while got == nil && Date() < deadline {
                 if let m = try appConnection.receive(timeoutMillis: 200), m.first == 0x40 { got = Array(m[4..<7]) }
             }

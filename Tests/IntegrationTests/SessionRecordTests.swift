@@ -29,12 +29,12 @@ extension IntegrationSuites {
             #expect(sim.wait(seconds: 40) == 0, "\(sim.text)")
             // The session ends two seconds after the endpoints leave; then the final record is on disk.
             var lines: [Substring] = []
-            for _ in 0..<100 {
+            let ended = eventually {
                 let text = (try? String(contentsOfFile: "\(dir)/sessions.jsonl", encoding: .utf8)) ?? ""
                 lines = text.split(separator: "\n")
-                if text.contains("\"type\":\"final\"") { break }
-                usleep(100_000)
+                return text.contains("\"type\":\"final\"")
             }
+            try #require(ended, "no final session record 30 s after the call: \(lines)")
             let records = try lines.map { try JSONDecoder().decode(SessionRecord.self, from: Data($0.utf8)) }
             let finals = records.filter { $0.type == "final" }
             #expect(finals.count == 1, "\(lines)")
