@@ -16,6 +16,14 @@ extension IntegrationSuites {
             var received = 0
             var lost = -1
 
+            // Wide bounds (issue 8): a correct relay on loopback loses nothing unless it stalls for
+            // seconds, which a loaded CI machine can make it do now and then; a relay that drops a
+            // stream, or all of it, fails. Loss and RTT under load are measured by `make bench`.
+            /// At least nine tenths of what was sent came back, and no more than was sent.
+            var mostlyReceived: Bool { received <= sent && received * 10 >= sent * 9 }
+            /// uclient reported its loss, and it is at most a tenth.
+            var littleLost: Bool { lost >= 0 && lost * 10 <= sent }
+
             init(_ text: String) {
                 for line in text.split(separator: "\n") {
                     if let r = line.range(of: "tot_send_msgs=") {
@@ -57,16 +65,16 @@ extension IntegrationSuites {
             let (summary, text) = try Self.run(mode: Self.modes[mode].1, auth: ["-u", "demo", "-w", "demo-password"])
             let expected = mode == 2 ? 5 * 60 * 2 : 5 * 60  // without -c each client also sends RTCP
             #expect(summary.sent >= 5 * 60 && summary.sent <= expected, "\(Self.modes[mode].0): \(text.suffix(1500))")
-            #expect(summary.received == summary.sent, "\(Self.modes[mode].0)")
-            #expect(summary.lost == 0, "\(Self.modes[mode].0)")
+            #expect(summary.mostlyReceived, "\(Self.modes[mode].0): \(summary)")
+            #expect(summary.littleLost, "\(Self.modes[mode].0): \(summary)")
         }
 
         @Test(arguments: [0, 1])
         func restCredentials(mode: Int) throws {
             let (summary, text) = try Self.run(mode: Self.modes[mode].1, auth: ["-u", "robot:42", "-W", Self.secret])
             #expect(summary.sent == 5 * 60, "\(Self.modes[mode].0): \(text.suffix(1500))")
-            #expect(summary.received == summary.sent)
-            #expect(summary.lost == 0)
+            #expect(summary.mostlyReceived, "\(summary)")
+            #expect(summary.littleLost, "\(summary)")
         }
 
         @Test func wrongSecretRelaysNothing() throws {

@@ -25,7 +25,7 @@ extension IntegrationSuites {
                 [
                     "pair", "--relay", "127.0.0.1:\(port)", "--secret", "rec-secret", "--device", "robot-1234", "--duration", "7",
                     "--loss", "0.05", "--signal", "lte", "--width", "320", "--height", "240", "--json", "\(dir)/pair.json",
-                ])
+                ] + Interop.av1simMinimumDelivered)
             #expect(sim.wait(seconds: 40) == 0, "\(sim.text)")
             // The session ends two seconds after the endpoints leave; then the final record is on disk.
             var lines: [Substring] = []
@@ -42,21 +42,23 @@ extension IntegrationSuites {
             let r = try #require(finals.first)
             #expect(Set(records.map(\.sessionID)).count == 1)
             #expect(r.schema == 1 && r.deviceID == "robot-1234" && r.transports == ["robot": "udp", "app": "udp"])
-            #expect(r.durationSeconds >= 6 && r.durationSeconds <= 15)
+            // Wide bounds (issue 8): what a loaded machine can do to a correct relay's figures, not
+            // what a quiet one shows; tight figures belong in a benchmark.
+            #expect(r.durationSeconds >= 6 && r.durationSeconds <= 30)  // a 7 s call, ended 2 s idle after
             #expect(["robot-left", "app-left"].contains(r.endReason ?? ""))
             // 5 % dropped on purpose at each sender: the relay sees it on every stream, pooled.
             let streams = r.directions.values.flatMap { $0.filter { $0.key != "unknown" }.values }
             let expected = streams.reduce(0) { $0 + $1.expected }
             let lost = streams.reduce(0) { $0 + $1.lost }
             let loss = 100 * Double(lost) / Double(max(1, expected))
-            #expect(loss > 2.5 && loss < 8.5, "measured \(loss) % of \(expected)")
+            #expect(loss > 1 && loss < 20, "measured \(loss) % of \(expected)")
             let video = try #require(r.directions["robot_to_app"]?["video"])
-            #expect(video.clockRateHz == 90_000 && (video.frameRate ?? 0) > 12 && (video.frameRate ?? 0) < 17)
+            #expect(video.clockRateHz == 90_000 && (video.frameRate ?? 0) > 5 && (video.frameRate ?? 0) < 25, "\(video)")  // 15 fps sent
             #expect(r.directions["robot_to_app"]?["audio"]?.clockRateHz == 48_000)
             #expect(r.directions["app_to_robot"]?["audio"]?.clockRateHz == 48_000)
             #expect(r.directions["app_to_robot"]?["video"] == nil)
             let rtt = try #require(r.rttMillis.p50)
-            #expect(rtt > 0 && rtt < 50)
+            #expect(rtt > 0 && rtt < 500, "rtt p50 \(rtt) ms")
             #expect(r.dtls.completed && (r.dtls.handshakeMillis ?? -1) >= 0)
             #expect(["good", "fair", "poor"].contains(r.quality.grade) && r.quality.mos < 4.4)  // loss costs score
             // The signal profile av1sim sent: LTE between -105 and -85 dBm RSRP, operator 20801.
