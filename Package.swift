@@ -73,6 +73,9 @@ let package = Package(
         .testTarget(name: "RelayServerTests", dependencies: ["RelayServer", "RelayIO"], swiftSettings: strict),
         .testTarget(name: "AV1MediaTests", dependencies: ["AV1Media"], swiftSettings: strict),
         .testTarget(name: "SessionsTests", dependencies: ["Sessions", "TURN", "STUN", "TestSupport"], swiftSettings: strict),
+        // RelayIO's shared parts (port pool, pairing registry, hairpin table, connection counter);
+        // TestSupport for the one list of relay port ranges the tests bind.
+        .testTarget(name: "RelayIOTests", dependencies: ["RelayIO", "Sockets", "TURN", "STUN", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

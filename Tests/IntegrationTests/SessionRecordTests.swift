@@ -1,70 +1,75 @@
 import Foundation
 import Glibc
 import Sessions
+import TestSupport
 import Testing
 
-/// A paired call through the av1relay binary, measured from what is in the clear and written as
-/// session records: values checked against what av1sim did, and privacy checked over the records.
-@Suite("Session records from a real call", .serialized)
-struct SessionRecordTests {
-    @Test func recordsMatchWhatTheEndpointsDid() throws {
-        let dir = NSTemporaryDirectory() + "av1relay-sessions-\(getpid())"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let relay = try Interop.relay([
-            "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--auth-secret", "rec-secret", "--pairing", "on",
-            "--session-log", "\(dir)/sessions.jsonl", "--session-interim", "2", "--session-idle", "2",
-            "--min-port", "46000", "--max-port", "46999",
-        ])
-        defer { relay.stop() }
-        let port = try Interop.port(relay, "udp")
-        let sim = try Child(
-            Binaries.av1sim,
-            [
-                "pair", "--relay", "127.0.0.1:\(port)", "--secret", "rec-secret", "--device", "robot-1234", "--duration", "7",
-                "--loss", "0.05", "--signal", "lte", "--width", "320", "--height", "240", "--json", "\(dir)/pair.json",
-            ])
-        #expect(sim.wait(seconds: 40) == 0, "\(sim.text)")
-        // The session ends two seconds after the endpoints leave; then the final record is on disk.
-        var lines: [Substring] = []
-        for _ in 0..<100 {
-            let text = (try? String(contentsOfFile: "\(dir)/sessions.jsonl", encoding: .utf8)) ?? ""
-            lines = text.split(separator: "\n")
-            if text.contains("\"type\":\"final\"") { break }
-            usleep(100_000)
-        }
-        let records = try lines.map { try JSONDecoder().decode(SessionRecord.self, from: Data($0.utf8)) }
-        let finals = records.filter { $0.type == "final" }
-        #expect(finals.count == 1, "\(lines)")
-        #expect(records.filter { $0.type == "interim" }.count >= 2)
-        let r = try #require(finals.first)
-        #expect(Set(records.map(\.sessionID)).count == 1)
-        #expect(r.schema == 1 && r.deviceID == "robot-1234" && r.transports == ["robot": "udp", "app": "udp"])
-        #expect(r.durationSeconds >= 6 && r.durationSeconds <= 15)
-        #expect(["robot-left", "app-left"].contains(r.endReason ?? ""))
-        // 5 % dropped on purpose at each sender: the relay sees it on every stream, pooled.
-        let streams = r.directions.values.flatMap { $0.filter { $0.key != "unknown" }.values }
-        let expected = streams.reduce(0) { $0 + $1.expected }
-        let lost = streams.reduce(0) { $0 + $1.lost }
-        let loss = 100 * Double(lost) / Double(max(1, expected))
-        #expect(loss > 2.5 && loss < 8.5, "measured \(loss) % of \(expected)")
-        let video = try #require(r.directions["robot_to_app"]?["video"])
-        #expect(video.clockRateHz == 90_000 && (video.frameRate ?? 0) > 12 && (video.frameRate ?? 0) < 17)
-        #expect(r.directions["robot_to_app"]?["audio"]?.clockRateHz == 48_000)
-        #expect(r.directions["app_to_robot"]?["audio"]?.clockRateHz == 48_000)
-        #expect(r.directions["app_to_robot"]?["video"] == nil)
-        let rtt = try #require(r.rttMillis.p50)
-        #expect(rtt > 0 && rtt < 50)
-        #expect(r.dtls.completed && (r.dtls.handshakeMillis ?? -1) >= 0)
-        #expect(["good", "fair", "poor"].contains(r.quality.grade) && r.quality.mos < 4.4)  // loss costs score
-        // The signal profile av1sim sent: LTE between -105 and -85 dBm RSRP, operator 20801.
-        let rsrp = try #require(r.signal.ranges["rsrp_dbm"])
-        #expect(rsrp.min >= -105 && rsrp.max <= -85 && rsrp.min <= rsrp.avg && rsrp.avg <= rsrp.max)
-        #expect(r.signal.operatorCode == "20801" && r.signal.radioType == "lte" && r.signal.ranges["wifi_rssi_dbm"] == nil)
+extension IntegrationSuites {
+    /// A paired call through the av1relay binary, measured from what is in the clear and written as
+    /// session records: values checked against what av1sim did, and privacy checked over the records.
+    @Suite("Session records from a real call", .serialized)
+    struct SessionRecordTests {
+        @Test func recordsMatchWhatTheEndpointsDid() throws {
+            let dir = NSTemporaryDirectory() + "av1relay-sessions-\(getpid())"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let relay = try Interop.relay(
+                [
+                    "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--auth-secret", "rec-secret", "--pairing", "on",
+                    "--session-log", "\(dir)/sessions.jsonl", "--session-interim", "2", "--session-idle", "2",
+                ] + RelayPortRanges.arguments(RelayPortRanges.sessionRecords))
+            defer { relay.stop() }
+            let port = try Interop.port(relay, "udp")
+            let sim = try Child(
+                Binaries.av1sim,
+                [
+                    "pair", "--relay", "127.0.0.1:\(port)", "--secret", "rec-secret", "--device", "robot-1234", "--duration", "7",
+                    "--loss", "0.05", "--signal", "lte", "--width", "320", "--height", "240", "--json", "\(dir)/pair.json",
+                ] + Interop.av1simMinimumDelivered)
+            #expect(sim.wait(seconds: 40) == 0, "\(sim.text)")
+            // The session ends two seconds after the endpoints leave; then the final record is on disk.
+            var lines: [Substring] = []
+            let ended = eventually {
+                let text = (try? String(contentsOfFile: "\(dir)/sessions.jsonl", encoding: .utf8)) ?? ""
+                lines = text.split(separator: "\n")
+                return text.contains("\"type\":\"final\"")
+            }
+            try #require(ended, "no final session record 30 s after the call: \(lines)")
+            let records = try lines.map { try JSONDecoder().decode(SessionRecord.self, from: Data($0.utf8)) }
+            let finals = records.filter { $0.type == "final" }
+            #expect(finals.count == 1, "\(lines)")
+            #expect(records.filter { $0.type == "interim" }.count >= 2)
+            let r = try #require(finals.first)
+            #expect(Set(records.map(\.sessionID)).count == 1)
+            #expect(r.schema == 1 && r.deviceID == "robot-1234" && r.transports == ["robot": "udp", "app": "udp"])
+            // Wide bounds (issue 8): what a loaded machine can do to a correct relay's figures, not
+            // what a quiet one shows; tight figures belong in a benchmark.
+            #expect(r.durationSeconds >= 6 && r.durationSeconds <= 30)  // a 7 s call, ended 2 s idle after
+            #expect(["robot-left", "app-left"].contains(r.endReason ?? ""))
+            // 5 % dropped on purpose at each sender: the relay sees it on every stream, pooled.
+            let streams = r.directions.values.flatMap { $0.filter { $0.key != "unknown" }.values }
+            let expected = streams.reduce(0) { $0 + $1.expected }
+            let lost = streams.reduce(0) { $0 + $1.lost }
+            let loss = 100 * Double(lost) / Double(max(1, expected))
+            #expect(loss > 1 && loss < 20, "measured \(loss) % of \(expected)")
+            let video = try #require(r.directions["robot_to_app"]?["video"])
+            #expect(video.clockRateHz == 90_000 && (video.frameRate ?? 0) > 5 && (video.frameRate ?? 0) < 25, "\(video)")  // 15 fps sent
+            #expect(r.directions["robot_to_app"]?["audio"]?.clockRateHz == 48_000)
+            #expect(r.directions["app_to_robot"]?["audio"]?.clockRateHz == 48_000)
+            #expect(r.directions["app_to_robot"]?["video"] == nil)
+            let rtt = try #require(r.rttMillis.p50)
+            #expect(rtt > 0 && rtt < 500, "rtt p50 \(rtt) ms")
+            #expect(r.dtls.completed && (r.dtls.handshakeMillis ?? -1) >= 0)
+            #expect(["good", "fair", "poor"].contains(r.quality.grade) && r.quality.mos < 4.4)  // loss costs score
+            // The signal profile av1sim sent: LTE between -105 and -85 dBm RSRP, operator 20801.
+            let rsrp = try #require(r.signal.ranges["rsrp_dbm"])
+            #expect(rsrp.min >= -105 && rsrp.max <= -85 && rsrp.min <= rsrp.avg && rsrp.avg <= rsrp.max)
+            #expect(r.signal.operatorCode == "20801" && r.signal.radioType == "lte" && r.signal.ranges["wifi_rssi_dbm"] == nil)
 
-        // Privacy: no address, port, username, app identity or payload in any record.
-        let raw = lines.joined(separator: "\n")
-        let forbidden = ["127.0.0.1", "\(port)", "robot:robot-1234", "app:robot-1234", "rec-secret", "AV1SIM-PLAINTEXT"]
-        for f in forbidden { #expect(!raw.contains(f), "\(f) appears in a session record") }
+            // Privacy: no address, port, username, app identity or payload in any record.
+            let raw = lines.joined(separator: "\n")
+            let forbidden = ["127.0.0.1", "\(port)", "robot:robot-1234", "app:robot-1234", "rec-secret", "AV1SIM-PLAINTEXT"]
+            for f in forbidden { #expect(!raw.contains(f), "\(f) appears in a session record") }
+        }
     }
 }

@@ -3,13 +3,15 @@ import Glibc
 import RelayIO
 import STUN
 import Sockets
+import TestSupport
 
-/// A blocking UDP socket on loopback with a receive timeout, for talking to a relay in tests.
+/// A blocking UDP socket on loopback with a receive timeout, for talking to a relay in tests. The
+/// timeout is generous: it only runs out when an answer is missing, and a loaded machine is slow.
 final class UDPTestSocket {
     let fd: Int32
     let address: TransportAddress
 
-    init(_ bind: TransportAddress = TransportAddress(ip: .v4(0x7F00_0001), port: 0), timeout: Double = 2) throws {
+    init(_ bind: TransportAddress = TransportAddress(ip: .v4(0x7F00_0001), port: 0), timeout: Double = 10) throws {
         guard case .success(let fd) = SocketAddress.bindUDP(bind, reusePort: false) else { throw TestError("cannot bind \(bind)") }
         self.fd = fd
         self.address = SocketAddress.localAddress(fd)!
@@ -61,9 +63,21 @@ struct TestError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// A port no one listens on right now (the kernel's pick for port 0).
+/// A port no one listens on right now: the kernel's pick for port 0, so in the ephemeral range and
+/// never in one of `RelayPortRanges`.
 func freeUDPPort() throws -> UInt16 {
     try UDPTestSocket().address.port
+}
+
+/// Polls `condition` every 20 ms until it holds or `seconds` have passed; whether it held. For
+/// waiting on something another thread or process does, with a deadline instead of a sleep.
+func eventually(seconds: Double = 30, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while true {
+        if condition() { return true }
+        if Date() >= deadline { return false }
+        usleep(20_000)
+    }
 }
 
 /// Paths of the executables the tests run.
@@ -90,36 +104,57 @@ enum Binaries {
 }
 
 /// A child process with captured output, stopped by its PID at the end.
-final class Child: @unchecked Sendable {  // output is guarded by `lock`
-    let process = Process()
-    let output = Pipe()
-    private var collected = Data()
-    private let lock = NSLock()
+final class Child {
+    /// What the child wrote, read on a thread of its own until the pipe's end of file: only then
+    /// is all of it in (Foundation's readability handler is not called at end of file on Linux).
+    private final class Output: @unchecked Sendable {  // guarded by `lock`
+        private let lock = NSLock()
+        private var data = Data()
+        private var ended = false
 
-    init(_ path: String, _ arguments: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.standardOutput = output
-        process.standardError = output
-        output.fileHandleForReading.readabilityHandler = { [weak self] h in
-            let d = h.availableData
-            guard let self else { return }
-            self.lock.withLock { self.collected.append(d) }
-        }
-        try process.run()
+        func append(_ d: Data) { lock.withLock { data.append(d) } }
+        func end() { lock.withLock { ended = true } }
+        var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
+        var isComplete: Bool { lock.withLock { ended } }
     }
 
-    var text: String { lock.withLock { String(decoding: collected, as: UTF8.self) } }
+    let process = Process()
+    private let output = Output()
 
-    /// Waits for exit up to `seconds`; kills and returns nil if it does not.
+    init(_ path: String, _ arguments: [String]) throws {
+        let pipe = Pipe()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        // read(2), not FileHandle.read(upToCount:), which on a pipe waits for that many bytes.
+        let reader = pipe.fileHandleForReading  // kept open by the thread until end of file
+        let output = output
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { Glibc.read(reader.fileDescriptor, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                output.append(Data(buffer[0..<n]))
+            }
+            output.end()
+        }
+    }
+
+    var text: String { output.text }
+
+    var isRunning: Bool { process.isRunning }
+
+    /// Waits for exit up to `seconds`; kills and returns nil if it does not. After the exit, waits
+    /// (up to 10 s more, for a grandchild that still holds the pipe) until all output is in.
     func wait(seconds: Double) -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
+        guard eventually(seconds: seconds, { !process.isRunning }) else {
             stop()
             return nil
         }
-        usleep(50_000)
+        _ = eventually(seconds: 10) { output.isComplete }
         return process.terminationStatus
     }
 
@@ -130,20 +165,62 @@ final class Child: @unchecked Sendable {  // output is guarded by `lock`
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
-        output.fileHandleForReading.readabilityHandler = nil
     }
 
-    /// Waits until `needle` shows in the output.
+    /// Waits until `needle` shows in the output, up to `seconds`; false sooner if the child has
+    /// exited and said all it will.
     func waitFor(_ needle: String, seconds: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if text.contains(needle) { return true }
-            usleep(20_000)
+        var found = false
+        _ = eventually(seconds: seconds) {
+            let done = output.isComplete
+            found = text.contains(needle)
+            return found || done
         }
-        return false
+        return found
     }
 
     deinit { stop() }
+}
+
+/// Readiness probes for helper processes: ask until they answer, up to a deadline, instead of
+/// sleeping and hoping they are up.
+enum Ready {
+    /// Whether a STUN server on 127.0.0.1:`port` answers a Binding request (over UDP) within
+    /// `seconds`; gives up sooner if `child`, the server, exits.
+    static func stunBinding(port: UInt16, seconds: Double = 30, child: Child? = nil) -> Bool {
+        answers(port: port, seconds: seconds, child: child) { socket, server in
+            var b = STUNMessageBuilder(method: .binding, class: .request, transactionID: .random())
+            b.appendFingerprint()
+            return socket.transact(b.bytes, to: server)?.messageClass == .successResponse
+        }
+    }
+
+    /// Whether a UDP echo server on 127.0.0.1:`port` sends a datagram back within `seconds`;
+    /// gives up sooner if `child`, the server, exits.
+    static func udpEcho(port: UInt16, seconds: Double = 30, child: Child? = nil) -> Bool {
+        let probe = Array("av1relay-tests-probe-\(UInt64.random(in: 0...UInt64.max))".utf8)
+        return answers(port: port, seconds: seconds, child: child) { socket, server in
+            socket.send(probe, to: server)
+            while let (bytes, from) = socket.receive() {
+                if from == server && bytes == probe { return true }
+            }
+            return false
+        }
+    }
+
+    /// Asks with `ask` (which waits up to a quarter second for its answer) until it is answered.
+    private static func answers(
+        port: UInt16, seconds: Double, child: Child?, _ ask: (UDPTestSocket, TransportAddress) -> Bool
+    ) -> Bool {
+        guard let socket = try? UDPTestSocket(timeout: 0.25) else { return false }
+        let server = TransportAddress(ip: .v4(0x7F00_0001), port: port)
+        var answered = false
+        _ = eventually(seconds: seconds) {
+            answered = ask(socket, server)
+            return answered || !(child?.isRunning ?? true)
+        }
+        return answered
+    }
 }
 
 /// The pieces every interop test starts: av1relay, coturn's echo peer, coturn's client.
@@ -153,9 +230,9 @@ enum Interop {
         // Session records go nowhere unless a test asks for them.
         let sessionLog = arguments.contains("--session-log") ? [] : ["--session-log", "none"]
         let relay = try Child(Binaries.av1relay, arguments + ["--stats-interval", "0"] + sessionLog)
-        guard relay.waitFor("av1relay serving", seconds: 10) else {
+        guard relay.waitFor("av1relay serving", seconds: 30) else {
             relay.stop()
-            throw TestError("relay did not start: \(relay.text)")
+            throw TestError("relay did not say it was serving within 30 s: \(relay.text)")
         }
         return relay
     }
@@ -176,12 +253,54 @@ enum Interop {
         return p
     }
 
-    /// `turnutils_peer` echoing UDP on 127.0.0.1:`port`.
+    /// `turnutils_peer` echoing UDP on 127.0.0.1:`port`, once it echoes.
     static func echoPeer(port: UInt16) throws -> Child {
         let peer = try Child(try Binaries.coturnTool("turnutils_peer"), ["-L", "127.0.0.1", "-p", "\(port)"])
-        usleep(300_000)
+        guard Ready.udpEcho(port: port, child: peer) else {
+            peer.stop()
+            throw TestError("turnutils_peer on 127.0.0.1:\(port) did not echo within 30 s: \(peer.text)")
+        }
         return peer
     }
+
+    /// `turnutils_peer` on a port of the kernel's choosing (tried again on another if that one
+    /// was taken before the peer bound it), and that port.
+    static func echoPeer() throws -> (Child, UInt16) {
+        var failure: Error?
+        for _ in 0..<3 {
+            let port = try freeUDPPort()
+            do { return (try echoPeer(port: port), port) } catch { failure = error }
+        }
+        throw failure ?? TestError("no turnutils_peer")
+    }
+
+    /// coturn's turnserver on UDP 127.0.0.1 only, with TURN REST `secret`, logging into `dir`,
+    /// once it answers a Binding request; and its port. Its relay ports are `RelayPortRanges.coturnServer`.
+    static func turnserver(secret: String, dir: String) throws -> (Child, UInt16) {
+        var failure: Error?
+        for _ in 0..<3 {
+            let port = try freeUDPPort()
+            let range = RelayPortRanges.coturnServer
+            let coturn = try Child(
+                try Binaries.coturnTool("turnserver"),
+                [
+                    "-n", "--listening-ip=127.0.0.1", "--listening-port=\(port)", "--relay-ip=127.0.0.1",
+                    "--min-port=\(range.lowerBound)", "--max-port=\(range.upperBound)", "--use-auth-secret",
+                    "--static-auth-secret=\(secret)", "--realm=coturn.test", "--allow-loopback-peers", "--no-tcp", "--no-tls",
+                    "--no-dtls", "--no-cli", "--log-file=\(dir)/coturn.log", "--pidfile=\(dir)/coturn.pid",
+                ])
+            if Ready.stunBinding(port: port, child: coturn) { return (coturn, port) }
+            coturn.stop()
+            let log = (try? String(contentsOfFile: "\(dir)/coturn.log", encoding: .utf8)) ?? ""
+            failure = TestError("turnserver on 127.0.0.1:\(port) did not answer a Binding within 30 s: \(coturn.text) \(log.suffix(2000))")
+        }
+        throw failure ?? TestError("no turnserver")
+    }
+
+    /// What av1sim must decode each way to exit 0 in these tests: half. A correct relay on a
+    /// loaded machine can make the last frames late (the default, 95 %, is a figure for a quiet
+    /// one); a broken one delivers none. The tests then check what they need of the report.
+    static let av1simMinimumDelivered = ["--min-delivered", "0.5"]
 
     /// `turnutils_uclient` with `arguments` (mode and credentials) sending `messages` 180-byte
     /// messages every 20 ms per session through 127.0.0.1:`port` to the echo peer.

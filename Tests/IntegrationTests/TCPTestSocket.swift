@@ -4,13 +4,14 @@ import RelayIO
 import STUN
 import Sockets
 
-/// A blocking TCP client on loopback that sends STUN/ChannelData and reads whole frames back.
+/// A blocking TCP client on loopback that sends STUN/ChannelData and reads whole frames back. The
+/// receive timeout is generous: it only runs out when an answer is missing.
 final class TCPTestSocket {
     let fd: Int32
     var framer = StreamFramer()
     var frames: [[UInt8]] = []
 
-    init(connectTo server: TransportAddress, timeout: Double = 2) throws {
+    init(connectTo server: TransportAddress, timeout: Double = 10) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))

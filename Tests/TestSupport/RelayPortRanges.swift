@@ -1,0 +1,50 @@
+/// The relay port ranges of the tests, in one place: a slice per test (or suite), none
+/// overlapping another, all below Linux's ephemeral range (32768–60999 by default,
+/// /proc/sys/net/ipv4/ip_local_port_range). Here rather than in IntegrationTests because
+/// RelayIOTests bind real relay ports too, in parallel with the integration suites.
+///
+/// The kernel never gives a port below that range to a socket bound to port 0, so neither a
+/// test's own client socket, nor a relay's listener on port 0, nor a helper (turnutils_peer,
+/// coturn's turnserver) given a port from `freeUDPPort()` can take a port a relay is about to
+/// open, and the exhaustion test's two ports are really its own. Coturn's relay range is here too.
+public enum RelayPortRanges {
+    // UDPRelayTests (in process)
+    public static let udpDataBothWays: ClosedRange<UInt16> = 20000...20099
+    public static let udpDeniedPeers: ClosedRange<UInt16> = 20100...20199
+    public static let udpBadInput: ClosedRange<UInt16> = 20200...20299
+    /// Exactly two ports: the third Allocate must get 508.
+    public static let udpExhaustion: ClosedRange<UInt16> = 20300...20301
+    // StreamRelayTests (in process)
+    public static let tcpDataOverTCP: ClosedRange<UInt16> = 20400...20499
+    public static let tcpGarbage: ClosedRange<UInt16> = 20500...20599
+    public static let tcpVanishingClient: ClosedRange<UInt16> = 20600...20699
+    public static let tcpTimeoutsAndCaps: ClosedRange<UInt16> = 20700...20799
+    // PairingWireTests (in process)
+    public static let pairingWire: ClosedRange<UInt16> = 20800...20899
+    // StreamCloseTests and DatagramLimitTests (in process)
+    public static let streamClose: ClosedRange<UInt16> = 20900...20999
+    public static let datagramLimit: ClosedRange<UInt16> = 21000...21099
+    // The av1relay binary
+    public static let coturnInterop: ClosedRange<UInt16> = 22000...22999
+    public static let streamInterop: ClosedRange<UInt16> = 23000...23999
+    public static let av1sim: ClosedRange<UInt16> = 24000...24999
+    public static let sessionRecords: ClosedRange<UInt16> = 25000...25999
+    /// coturn's own turnserver in the av1sim comparison (its --min-port/--max-port).
+    public static let coturnServer: ClosedRange<UInt16> = 26000...26999
+    /// RelayIOTests: `RelayPortPool` with real sockets, ten ports per test.
+    public static let relayIOUnitTests: ClosedRange<UInt16> = 27000...27999
+
+    public static let all: [(name: String, range: ClosedRange<UInt16>)] = [
+        ("udpDataBothWays", udpDataBothWays), ("udpDeniedPeers", udpDeniedPeers), ("udpBadInput", udpBadInput),
+        ("udpExhaustion", udpExhaustion), ("tcpDataOverTCP", tcpDataOverTCP), ("tcpGarbage", tcpGarbage),
+        ("tcpVanishingClient", tcpVanishingClient), ("tcpTimeoutsAndCaps", tcpTimeoutsAndCaps), ("pairingWire", pairingWire),
+        ("streamClose", streamClose), ("datagramLimit", datagramLimit), ("coturnInterop", coturnInterop),
+        ("streamInterop", streamInterop), ("av1sim", av1sim), ("sessionRecords", sessionRecords), ("coturnServer", coturnServer),
+        ("relayIOUnitTests", relayIOUnitTests),
+    ]
+
+    /// `--min-port`/`--max-port` for the av1relay binary.
+    public static func arguments(_ range: ClosedRange<UInt16>) -> [String] {
+        ["--min-port", "\(range.lowerBound)", "--max-port", "\(range.upperBound)"]
+    }
+}
