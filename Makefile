@@ -7,8 +7,9 @@ DEB_BUILD    := pkg-config openssl libssl-dev libsrtp2-dev libopus-dev libvpx-de
 # coturn's turnutils_uclient / turnutils_peer: the independent clients the suite tests against;
 # Chromium and its driver for a real browser call (scripts/browser-call.py, driven by Selenium).
 DEB_TEST     := coturn chromium chromium-driver
-# PyPI packages the tests import (only when python3 cannot import them already).
-PIP_TEST     := selenium
+# PyPI packages the tests import (only when python3 cannot import them already): Selenium for
+# the browser call, kubernetes-validate (offline schemas) for deploy/kubernetes.
+PIP_TEST     := selenium kubernetes_validate
 RUN_PORT     ?= 3478
 RUN_TLS_PORT ?= 5349
 RUN_DIR      := run

@@ -121,10 +121,12 @@ final class Child {
     let process = Process()
     private let output = Output()
 
-    init(_ path: String, _ arguments: [String]) throws {
+    /// `environment`, when given, is the child's whole environment.
+    init(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws {
         let pipe = Pipe()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
+        if let environment { process.environment = environment }
         process.standardOutput = pipe
         process.standardError = pipe
         try process.run()
