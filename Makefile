@@ -2,16 +2,20 @@
 # Both install the Debian packages they miss (as root, `apt-get install -y`) and build what they need.
 
 SWIFT        ?= swift
-# C libraries the package links (OpenSSL now; libsrtp2, Opus and VPx for the av1sim endpoints).
-DEB_BUILD    := pkg-config openssl libssl-dev libsrtp2-dev libopus-dev libvpx-dev
+# C libraries the package links (OpenSSL and SQLite for the relay; libsrtp2, Opus and VPx for the
+# av1sim endpoints).
+DEB_BUILD    := pkg-config openssl libssl-dev libsqlite3-dev libsrtp2-dev libopus-dev libvpx-dev
 # coturn's turnutils_uclient / turnutils_peer: the independent clients the suite tests against;
-# Chromium and its driver for a real browser call (scripts/browser-call.py, driven by Selenium).
-DEB_TEST     := coturn chromium chromium-driver
+# Chromium and its driver for a real browser call (scripts/browser-call.py, driven by Selenium);
+# curl for the admin API tests.
+DEB_TEST     := coturn chromium chromium-driver curl
 # PyPI packages the tests import (only when python3 cannot import them already): Selenium for
-# the browser call, kubernetes-validate (offline schemas) for deploy/kubernetes.
-PIP_TEST     := selenium kubernetes_validate
+# the browser call, kubernetes-validate (offline schemas) for deploy/kubernetes, schemathesis for
+# the admin API against its own OpenAPI document.
+PIP_TEST     := selenium kubernetes_validate schemathesis
 RUN_PORT     ?= 3478
 RUN_TLS_PORT ?= 5349
+ADMIN_PORT   ?= 9478
 RUN_DIR      := run
 # A self-signed development certificate, made by `make run` when none is given.
 TLS_CERT     ?= $(RUN_DIR)/dev-cert.pem
@@ -27,7 +31,8 @@ RUN_AUTH     := --pairing off --user demo:demo --auth-secret $(DEV_SECRET) --all
 endif
 RUN_ARGS     ?= --listen 127.0.0.1:$(RUN_PORT) --tcp-listen 127.0.0.1:$(RUN_PORT) \
                 --tls-listen 127.0.0.1:$(RUN_TLS_PORT) --tls-cert $(TLS_CERT) --tls-key $(TLS_KEY) \
-                --relay-address 127.0.0.1 $(RUN_AUTH) --session-log $(RUN_DIR)/sessions.jsonl --log-level info
+                --relay-address 127.0.0.1 $(RUN_AUTH) --session-log $(RUN_DIR)/sessions.jsonl --state-directory $(RUN_DIR) \
+                --log-level info
 
 .PHONY: run test build build-debug deps deps-test bench bench-engine format lint clean
 
@@ -78,7 +83,8 @@ ifeq ($(PAIRING),on)
 	@echo "  $$($(SWIFT) build -c release --show-bin-path)/av1sim pair --relay 127.0.0.1:$(RUN_PORT) --secret $(DEV_SECRET) --device demo"
 	@echo "  ... --transport tcp, or --relay 127.0.0.1:$(RUN_TLS_PORT) --transport tls"
 	@echo "A WebRTC app: iceServers: [{ urls: 'turn:127.0.0.1:$(RUN_PORT)', username: 'app:demo', credential: 'demo' }]"
-	@echo "Session records (duration, loss, jitter, RTT, MOS, signal) go to $(RUN_DIR)/sessions.jsonl."
+	@echo "Session records (duration, loss, jitter, RTT, MOS, signal) go to $(RUN_DIR)/sessions.jsonl and the store $(RUN_DIR)/sessions.sqlite;"
+	@echo "  without the relay: $$($(SWIFT) build -c release --show-bin-path)/av1relay records export --device demo --state-directory $(RUN_DIR) --session-log $(RUN_DIR)/sessions.jsonl"
 	@echo "For a general TURN server (any client, e.g. coturn's turnutils_uclient): make run PAIRING=off"
 else
 	@echo "User 'demo' password 'demo', loopback peers allowed. Point a client at it, for example coturn's:"
@@ -87,9 +93,17 @@ else
 	@echo "  turnutils_uclient -t -c -u demo -w demo -e 127.0.0.1 -r 3480 -p $(RUN_PORT) -n 100 127.0.0.1     # TCP"
 	@echo "  turnutils_uclient -t -S -c -u demo -w demo -e 127.0.0.1 -r 3480 -p $(RUN_TLS_PORT) -n 100 127.0.0.1  # TLS (-S alone is DTLS)"
 endif
-	@echo ""
 	@mkdir -p $(RUN_DIR)
-	exec $$($(SWIFT) build -c release --show-bin-path)/av1relay $(RUN_ARGS)
+	@bin=$$($(SWIFT) build -c release --show-bin-path); $$bin/av1relay admin-token dev admin > $(RUN_DIR)/admin-token.txt; \
+	  chmod 600 $(RUN_DIR)/admin-token.txt; token=$$(sed -n 's/^token: //p' $(RUN_DIR)/admin-token.txt); \
+	  echo "Admin API on http://127.0.0.1:$(ADMIN_PORT) (OpenAPI at /openapi.json), a fresh admin token each run:"; \
+	  echo "  curl -H 'Authorization: Bearer $$token' http://127.0.0.1:$(ADMIN_PORT)/v1/devices/demo"; \
+	  echo "  curl -H 'Authorization: Bearer $$token' 'http://127.0.0.1:$(ADMIN_PORT)/v1/devices/demo/sessions?limit=10'"; \
+	  echo "  curl -H 'Authorization: Bearer $$token' 'http://127.0.0.1:$(ADMIN_PORT)/v1/sessions?live=true'"; \
+	  echo "  curl -H 'Authorization: Bearer $$token' http://127.0.0.1:$(ADMIN_PORT)/v1/devices/demo/export"
+	@echo ""
+	exec $$($(SWIFT) build -c release --show-bin-path)/av1relay $(RUN_ARGS) \
+	  --admin-listen 127.0.0.1:$(ADMIN_PORT) --admin-token $$(sed -n 's/^admin-token = //p' $(RUN_DIR)/admin-token.txt)
 
 ## make test: the whole suite (codec, engine, in-process relay, coturn interop, executable).
 test: deps-test

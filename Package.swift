@@ -22,6 +22,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        // The embedded session store (SQLite, Debian's libsqlite3).
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // The admin API's HTTP server.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(
@@ -50,18 +54,34 @@ let package = Package(
         .target(name: "RelayIO", dependencies: ["TURN", "Sockets", "CAV1Shim"], swiftSettings: strict),
         // Sessions: leg reports → sessions → records → sinks (off the packet path).
         .target(name: "Sessions", dependencies: ["TURN", "STUN"], swiftSettings: strict),
+        // Records kept to be queried, exported and erased: the store, its spool, retention.
+        .target(
+            name: "SessionStore",
+            dependencies: [
+                "Sessions", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "RelayServer",
             dependencies: [
-                "RelayIO", "Sockets", "TURN", "Sessions", "CAV1Shim", .product(name: "Logging", package: "swift-log"),
+                "RelayIO", "Sockets", "TURN", "Sessions", "SessionStore", "CAV1Shim", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The admin API (Hummingbird): status, sessions, data-subject requests, drain, reload.
+        .target(
+            name: "AdminAPI",
+            dependencies: [
+                "RelayServer", "SessionStore", "Sessions", "STUN", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "av1relay",
             dependencies: [
-                "RelayServer", "RelayIO", "Sessions", .product(name: "Logging", package: "swift-log"),
+                "RelayServer", "RelayIO", "Sessions", "SessionStore", "AdminAPI", "STUN", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
@@ -70,16 +90,17 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["STUN", "TURN"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "STUNTests", dependencies: ["STUN"], swiftSettings: strict),
         .testTarget(name: "TURNTests", dependencies: ["TURN", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "RelayServerTests", dependencies: ["RelayServer", "RelayIO"], swiftSettings: strict),
+        .testTarget(name: "RelayServerTests", dependencies: ["RelayServer", "RelayIO", "SessionStore", "Sessions"], swiftSettings: strict),
         .testTarget(name: "AV1MediaTests", dependencies: ["AV1Media"], swiftSettings: strict),
         .testTarget(name: "SessionsTests", dependencies: ["Sessions", "TURN", "STUN", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "Sessions", "TestSupport"], swiftSettings: strict),
         // RelayIO's shared parts (port pool, pairing registry, hairpin table, connection counter);
         // TestSupport for the one list of relay port ranges the tests bind.
         .testTarget(name: "RelayIOTests", dependencies: ["RelayIO", "Sockets", "TURN", "STUN", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "RelayServer", "RelayIO", "Sockets", "STUN", "TestSupport", "AV1Endpoint", "Sessions",
+                "RelayServer", "RelayIO", "Sockets", "STUN", "TestSupport", "AV1Endpoint", "Sessions", "SessionStore", "AdminAPI",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

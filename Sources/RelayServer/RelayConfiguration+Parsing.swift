@@ -159,9 +159,11 @@ extension RelayConfiguration {
             "  TCP or TLS ends with its connection. 'none' as the only value of a listen key turns it off.",
             "Signals: SIGTERM and SIGINT free every allocation, write the final session records and exit 0;",
             "  SIGHUP re-reads the configuration (file, environment, flags) and applies what may change live —",
-            "  tls-cert/tls-key, auth-secret(-file), user, allow-peer, user-quota, total-quota, fleet-member — without dropping",
-            "  a call; it logs what changed, or refuses the whole reload and says why. SIGUSR1 drains: no new calls,",
-            "  live ones go on until they end or drain-timeout passes, then exit 0.",
+            "  tls-cert/tls-key, auth-secret(-file), user, allow-peer, user-quota, total-quota, fleet-member, admin-token —",
+            "  without dropping a call; it logs what changed, or refuses the whole reload and says why. SIGUSR1 drains:",
+            "  no new calls, live ones go on until they end or drain-timeout passes, then exit 0.",
+            "Subcommands: av1relay records export|delete --device ID [options] (a device's records, for data-subject",
+            "  requests); av1relay admin-token NAME read|admin (a new admin API token and its configuration line).",
             "Exit codes: 0 after a clean shutdown, 1 when a socket cannot be opened, 2 for a bad option.",
         ]
         return lines.joined(separator: "\n")

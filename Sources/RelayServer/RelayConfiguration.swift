@@ -45,6 +45,17 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var sessionIdle = 30
     public var sessionLogMaxBytes = 64 << 20
     public var sessionLogKeep = 5
+    /// Where the relay keeps its own files: the SQLite store and the store's spool.
+    public var stateDirectory = "."
+    /// The session store: `sqlite` (`<state-directory>/sessions.sqlite`), `sqlite:PATH`, or nil.
+    public var sessionStore: String? = "sqlite"
+    public var sessionSpoolMaxBytes = 64 << 20
+    /// Records of sessions that ended longer ago than this are erased (hourly).
+    public var retentionDays = 90
+    /// The admin API's HTTP listener (nil: off).
+    public var adminListen: TransportAddress? = TransportAddress("127.0.0.1:9478")
+    /// Bearer tokens of the admin API, as SHA-256 hashes (a token itself is never configured).
+    public var adminTokens: [AdminToken] = []
     /// 0 means unlimited.
     public var userQuota = 16
     public var totalQuota = 20_000
@@ -76,6 +87,20 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var fleetSecret: String?
 
     /// The fleet as configured; nil without members.
+    /// The SQLite store's file, when the store is SQLite.
+    public var sessionStorePath: String? {
+        guard let store = sessionStore, store.hasPrefix("sqlite") else { return nil }
+        if store == "sqlite" { return inStateDirectory("sessions.sqlite") }
+        return String(store.dropFirst("sqlite:".count))
+    }
+
+    /// Where records wait while the store is unavailable.
+    public var sessionSpoolPath: String { inStateDirectory("session-spool.jsonl") }
+
+    func inStateDirectory(_ name: String) -> String {
+        stateDirectory.hasSuffix("/") ? stateDirectory + name : stateDirectory + "/" + name
+    }
+
     public var fleet: FleetView? {
         guard let fleetSelf, !fleetMembers.isEmpty else { return nil }
         return FleetView(selfName: fleetSelf, members: fleetMembers)
@@ -333,6 +358,63 @@ extension RelayConfiguration {
         Option(key: "session-log-keep", value: "N", help: "rotated session logs kept (default 5)") { c, v throws(Invalid) in
             c.sessionLogKeep = try number("session-log-keep", v, 1...1000)
         },
+        Option(key: "state-directory", value: "DIR", help: "where the session store and its spool live (default .)") {
+            c, v throws(Invalid) in
+            guard !v.isEmpty else { throw Invalid(key: "state-directory", reason: "give a directory") }
+            c.stateDirectory = v
+        },
+        Option(
+            key: "session-store", value: "STORE",
+            help: "where records are kept to be queried: sqlite (state-directory/sessions.sqlite), sqlite:FILE or none (default sqlite)"
+        ) {
+            c, v throws(Invalid) in
+            if v == "none" {
+                c.sessionStore = nil
+            } else if v == "sqlite" || (v.hasPrefix("sqlite:") && v.count > "sqlite:".count) {
+                c.sessionStore = v
+            } else if v.hasPrefix("postgres://") || v.hasPrefix("postgresql://") {
+                throw Invalid(key: "session-store", reason: "a PostgreSQL store is not built yet: use sqlite, sqlite:FILE or none")
+            } else {
+                throw Invalid(key: "session-store", reason: "'\(v)' is not sqlite, sqlite:FILE or none")
+            }
+        },
+        Option(
+            key: "session-spool-max-bytes", value: "BYTES",
+            help: "records wait on disk up to this much while the store is unavailable (default 67108864)"
+        ) {
+            c, v throws(Invalid) in c.sessionSpoolMaxBytes = try number("session-spool-max-bytes", v, 4096...1 << 40)
+        },
+        Option(
+            key: "retention-days", value: "DAYS",
+            help: "records of sessions that ended longer ago are erased every hour, from store, log and spool (default 90)"
+        ) {
+            c, v throws(Invalid) in c.retentionDays = try number("retention-days", v, 1...36_500)
+        },
+        Option(
+            key: "admin-listen", value: "ADDR:PORT", help: "the admin API's HTTP address; 'none' turns it off (default 127.0.0.1:9478)"
+        ) {
+            c, v throws(Invalid) in
+            if v == "none" {
+                c.adminListen = nil
+            } else {
+                guard let a = TransportAddress(v) else { throw Invalid(key: "admin-listen", reason: "'\(v)' is not ADDR:PORT or none") }
+                c.adminListen = a
+            }
+        },
+        Option(
+            key: "admin-token", value: "NAME:SCOPE:SHA256",
+            help: "an admin API bearer token by the hex SHA-256 of the token; SCOPE read or admin (av1relay admin-token makes one)",
+            repeatable: true, reset: { $0.adminTokens = [] }
+        ) {
+            c, v throws(Invalid) in
+            guard let token = AdminToken(v) else {
+                throw Invalid(key: "admin-token", reason: "'\(v.prefix(40))…' is not NAME:read|admin:<64 hex digits of SHA-256>")
+            }
+            guard !c.adminTokens.contains(where: { $0.name == token.name }) else {
+                throw Invalid(key: "admin-token", reason: "the name '\(token.name)' is given twice")
+            }
+            c.adminTokens.append(token)
+        },
         Option(key: "user-quota", value: "N", help: "allocations per user, 0 = unlimited (default 16)") { c, v throws(Invalid) in
             c.userQuota = try number("user-quota", v, 0...1_000_000)
         },
@@ -470,4 +552,41 @@ extension RelayConfiguration {
         }
         return out
     }
+}
+
+/// An admin API bearer token as the configuration holds it: a name (for logs and audit), a
+/// scope, and the SHA-256 of the token (`admin-token NAME:SCOPE:SHA256`).
+public struct AdminToken: Sendable, Equatable, CustomStringConvertible {
+    public enum Scope: String, Sendable {
+        /// Status, sessions.
+        case read
+        /// Also export, erasure, drain and reload.
+        case admin
+    }
+
+    public var name: String
+    public var scope: Scope
+    public var sha256: [UInt8]
+
+    public init(name: String, scope: Scope, sha256: [UInt8]) {
+        self.name = name
+        self.scope = scope
+        self.sha256 = sha256
+    }
+
+    /// `NAME:SCOPE:HEX`, HEX 64 hex digits.
+    public init?(_ text: String) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3, !parts[0].isEmpty, let scope = Scope(rawValue: parts[1]), parts[2].utf8.count == 64 else { return nil }
+        var bytes: [UInt8] = []
+        var chars = parts[2].makeIterator()
+        while let hi = chars.next(), let lo = chars.next() {
+            guard let b = UInt8(String([hi, lo]), radix: 16) else { return nil }
+            bytes.append(b)
+        }
+        self.init(name: parts[0], scope: scope, sha256: bytes)
+    }
+
+    /// Names the token, never its hash.
+    public var description: String { "\(name):\(scope.rawValue)" }
 }

@@ -20,7 +20,7 @@ extension RelayServer {
     /// Keys a reload may change while calls go on. Everything else (listeners, relay ports,
     /// pairing, lifetimes, …) needs a restart, and a reload that changes it is refused whole.
     public static let reloadableKeys: Set<String> = [
-        "tls-cert", "tls-key", "auth-secret", "user", "allow-peer", "user-quota", "total-quota", "fleet-member",
+        "tls-cert", "tls-key", "auth-secret", "user", "allow-peer", "user-quota", "total-quota", "fleet-member", "admin-token",
     ]
 
     static func authenticator(_ c: RelayConfiguration, nonceKey: [UInt8]) -> Authenticator {
@@ -72,6 +72,10 @@ extension RelayServer {
         if old.allowPeers != new.allowPeers { outcome.changed["allow-peer"] = "\(old.allowPeers.count) → \(new.allowPeers.count) ranges" }
         if old.userQuota != new.userQuota { outcome.changed["user-quota"] = "\(old.userQuota) → \(new.userQuota)" }
         if old.totalQuota != new.totalQuota { outcome.changed["total-quota"] = "\(old.totalQuota) → \(new.totalQuota)" }
+        if old.adminTokens != new.adminTokens {
+            let kept = new.adminTokens.filter { old.adminTokens.contains($0) }.count
+            outcome.changed["admin-token"] = "\(old.adminTokens.count) → \(new.adminTokens.count) tokens, \(kept) kept"
+        }
         if old.fleetMembers != new.fleetMembers {
             outcome.changed["fleet-member"] = "\(old.fleetMembers.count) → \(new.fleetMembers.count) members"
         }
@@ -111,7 +115,7 @@ extension RelayConfiguration {
         let special = [
             "tlsCertificate": "tls-cert", "relayAddresses": "relay-address", "users": "user", "authSecrets": "auth-secret",
             "allowPeers": "allow-peer", "fleetMembers": "fleet-member", "externalAddresses": "external-address", "fleetDNS": "fleet-dns",
-            "fleetSecret": "fleet-secret",
+            "fleetSecret": "fleet-secret", "adminTokens": "admin-token",
         ]
         if ["explicit", "listKeysInLayer"].contains(name) { return nil }
         if let k = special[name] { return k }

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import RelayIO
 import STUN
+import SessionStore
 import Sessions
 import Sockets
 import Synchronization
@@ -37,6 +38,7 @@ public final class RelayServer: @unchecked Sendable {
     private let lock = NSLock()
     private var statsTimer: DispatchSourceTimer?
     private var sessionTimer: DispatchSourceTimer?
+    private var retentionTimer: DispatchSourceTimer?
     /// Sessions of paired devices, and where their records go.
     public let sessions: SessionRegistry
     let sinks: [any SessionSink]
@@ -57,12 +59,43 @@ public final class RelayServer: @unchecked Sendable {
         return context
     }
 
-    /// The sinks the configuration asks for; throws when the session log cannot be opened.
-    public static func openSinks(_ c: RelayConfiguration) throws -> [any SessionSink] {
+    /// The sinks the configuration asks for; throws when the session log or the store cannot be
+    /// opened. The store's writer logs its backlog (counts only) to `logger`.
+    public static func openSinks(_ c: RelayConfiguration, logger: Logger = Logger(label: "av1relay") { _ in SwiftLogNoOpLogHandler() })
+        throws -> [any SessionSink]
+    {
         var sinks: [any SessionSink] = []
         if let path = c.sessionLog { sinks.append(try JSONLinesSink(path: path, maxBytes: c.sessionLogMaxBytes, keep: c.sessionLogKeep)) }
         if c.sessionStdout { sinks.append(StandardOutputSink()) }
+        if let store = try openStore(c, logger: logger) {
+            sinks.append(
+                StoreWriter(store: store, spoolPath: c.sessionSpoolPath, spoolMaxBytes: c.sessionSpoolMaxBytes) { level, message, counts in
+                    let metadata = counts.mapValues { Logger.MetadataValue.string("\($0)") }
+                    switch level {
+                    case .notice: logger.notice("\(message)", metadata: metadata)
+                    case .warning: logger.warning("\(message)", metadata: metadata)
+                    case .error: logger.error("\(message)", metadata: metadata)
+                    }
+                })
+        }
         return sinks
+    }
+
+    /// The store the configuration names (SQLite or PostgreSQL), opened and migrated; nil for none.
+    public static func openStore(
+        _ c: RelayConfiguration, logger: Logger = Logger(label: "av1relay") { _ in SwiftLogNoOpLogHandler() }
+    ) throws -> (any SessionStore)? {
+        if let path = c.sessionStorePath { return try SQLiteSessionStore(path: path) }
+        return nil
+    }
+
+    /// The store, session log and spool of a configuration, for export, erasure and retention
+    /// (`writer`: the running relay's, so that deliveries pause meanwhile).
+    public static func recordKeeper(_ c: RelayConfiguration, writer: StoreWriter?) throws -> RecordKeeper {
+        let store: (any SessionStore)? = try writer?.store ?? openStore(c)
+        return RecordKeeper(
+            store: store, writer: writer, sessionLog: c.sessionLog, sessionLogKeep: c.sessionLogKeep,
+            spoolPath: store == nil ? nil : c.sessionSpoolPath)
     }
 
     /// Builds the engines and binds every listener; throws if a socket cannot be opened.
@@ -221,6 +254,12 @@ public final class RelayServer: @unchecked Sendable {
         sessionTimer.setEventHandler { [self] in writeRecords(shutdown: false) }
         sessionTimer.resume()
         lock.withLock { self.sessionTimer = sessionTimer }
+        // Retention: hourly, and once at start for what aged while the relay was down.
+        let retention = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "av1relay.retention"))
+        retention.schedule(deadline: .now() + .seconds(5), repeating: .seconds(3600))
+        retention.setEventHandler { [self] in applyRetention() }
+        retention.resume()
+        lock.withLock { retentionTimer = retention }
         if configuration.users.isEmpty && configuration.authSecrets.isEmpty {
             logger.warning("no credentials configured (--user, --auth-secret): every Allocate will be refused with 401")
         }
@@ -259,6 +298,43 @@ public final class RelayServer: @unchecked Sendable {
             ])
     }
 
+    /// What this relay holds of a device now: live allocations by role, the live session so far.
+    public func live(device: String) -> SessionRegistry.DeviceLive {
+        sessions.live(device: device, now: clock.now().micros, unix: Date().timeIntervalSince1970)
+    }
+
+    /// Every live session as a record so far.
+    public func liveSessions() -> [SessionRecord] {
+        sessions.liveSessions(unix: Date().timeIntervalSince1970)
+    }
+
+    /// The running relay's store, session log and spool (deliveries pause while it erases).
+    /// Only the places this relay writes (its sinks), never one the configuration names but it
+    /// was not given.
+    public func recordKeeper() -> RecordKeeper {
+        let writer = sinks.lazy.compactMap { $0 as? StoreWriter }.first
+        let log = sinks.lazy.compactMap { $0 as? JSONLinesSink }.first
+        return RecordKeeper(
+            store: writer?.store, writer: writer, sessionLog: log?.path, sessionLogKeep: log?.keep ?? 1, spoolPath: writer?.spoolPath)
+    }
+
+    /// Erases what is older than `retention-days` from the store, the session log and the spool.
+    public func applyRetention(now: Date = Date()) {
+        do {
+            let counts = try recordKeeper().purge(olderThanDays: configuration.retentionDays, now: now)
+            if counts.total > 0 {
+                logger.notice(
+                    "retention: records erased",
+                    metadata: [
+                        "days": "\(configuration.retentionDays)", "store": "\(counts.store)", "session_log": "\(counts.sessionLog)",
+                        "spool": "\(counts.spool)",
+                    ])
+            }
+        } catch {
+            logger.error("retention: not applied", metadata: ["reason": "\(error)"])
+        }
+    }
+
     /// Turns sessions into records and writes them to every sink (on the sessions queue).
     func writeRecords(shutdown: Bool) {
         // Monotonic time from the clock of the leg reports (the workers'); wall time, for the
@@ -278,9 +354,11 @@ public final class RelayServer: @unchecked Sendable {
         lock.withLock {
             statsTimer?.cancel()
             sessionTimer?.cancel()
+            retentionTimer?.cancel()
         }
         for w in workers { w.stop() }
         sessionQueue.sync { writeRecords(shutdown: true) }
+        for sink in sinks { sink.flush() }
         pool.closeReservations()
         logStats()
         logger.info("av1relay stopped")

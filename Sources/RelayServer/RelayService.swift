@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// The relay as a swift-service-lifecycle `Service`: `run()` starts the workers and returns after
@@ -15,10 +16,21 @@ public final class RelayService: Service, Sendable {
     let readConfiguration: @Sendable () throws -> RelayConfiguration
     let logger: Logger
 
+    /// Drain requests: SIGUSR1, or the admin API's `POST /v1/drain`.
+    let readyState = Mutex(false)
+    let drainRequests: AsyncStream<Void>
+    let drainRequester: AsyncStream<Void>.Continuation
+
     public init(server: RelayServer, logger: Logger, readConfiguration: @escaping @Sendable () throws -> RelayConfiguration) {
         self.server = server
         self.logger = logger
         self.readConfiguration = readConfiguration
+        (drainRequests, drainRequester) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Starts a drain, as SIGUSR1 does; a second request while draining changes nothing.
+    public func requestDrain() {
+        drainRequester.yield()
     }
 
     public func run() async throws {
@@ -29,7 +41,10 @@ public final class RelayService: Service, Sendable {
                 for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() { reload() }
             }
             group.addTask { [self] in
-                for await _ in await UnixSignalsSequence(trapping: .sigusr1).cancelOnGracefulShutdown() {
+                for await _ in await UnixSignalsSequence(trapping: .sigusr1).cancelOnGracefulShutdown() { requestDrain() }
+            }
+            group.addTask { [self] in
+                for await _ in drainRequests.cancelOnGracefulShutdown() {
                     await drain()
                     return
                 }
@@ -67,12 +82,15 @@ public final class RelayService: Service, Sendable {
         }
     }
 
-    /// SIGHUP: the configuration as it reads now, applied where it may change live.
-    public func reload() {
+    /// SIGHUP (and `POST /v1/reload`): the configuration as it reads now, applied where it may
+    /// change live.
+    @discardableResult
+    public func reload() -> ReloadOutcome {
         do {
-            server.reload(to: try readConfiguration())
+            return server.reload(to: try readConfiguration())
         } catch {
             logger.error("configuration reload refused, nothing changed", metadata: ["reason": "\(error)"])
+            return ReloadOutcome(refused: "\(error)")
         }
     }
 
@@ -92,8 +110,12 @@ public final class RelayService: Service, Sendable {
             metadata: ["allocations": "\(server.stats().allocations)", "sessions": "\(server.sessions.activeSessions)"])
     }
 
+    /// Serving and not draining (`GET /readyz`, the `ready-file`).
+    public var isReady: Bool { readyState.withLock { $0 } }
+
     /// The readiness file (`ready-file`): present while serving and not draining.
     func setReady(_ ready: Bool) {
+        readyState.withLock { $0 = ready }
         guard let path = server.configuration.readyFile else { return }
         if ready {
             if !FileManager.default.createFile(atPath: path, contents: Data("serving\n".utf8)) {

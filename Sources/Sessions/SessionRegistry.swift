@@ -61,6 +61,43 @@ public final class SessionRegistry: Sendable {
 
     public var activeSessions: Int { state.withLock { $0.sessions.count } }
 
+    /// What the relay holds of one device now (the admin API's device status).
+    public struct DeviceLive: Sendable, Equatable {
+        /// Whether the robot and the app have a live allocation here.
+        public var robot: Bool
+        public var app: Bool
+        /// Transport of each side's live allocation ("robot": "udp").
+        public var transports: [String: String]
+        /// The live session as a record so far (type "interim", `end` now); nil outside a call.
+        public var session: SessionRecord?
+        /// The last traffic of a live allocation (ISO 8601 UTC); nil with none.
+        public var lastActivity: String?
+    }
+
+    /// `now` on the leg reports' clock (monotonic µs), `unix` the wall time for the record's dates.
+    public func live(device: String, now: Int64, unix: Double) -> DeviceLive {
+        state.withLock { s in
+            let live = s.legs.values.filter { $0.device == device && $0.ended == nil && !s.retired.contains($0.legID) }
+            let session = s.sessions[device].map { session in
+                record(session, device: device, legs: session.legs.compactMap { s.legs[$0] }, signals: s.signals, unix: unix, final: nil)
+            }
+            return DeviceLive(
+                robot: live.contains { $0.role == .robot }, app: live.contains { $0.role == .app },
+                transports: Dictionary(live.map { ($0.role.rawValue, "\($0.transport)") }, uniquingKeysWith: { first, _ in first }),
+                session: session, lastActivity: live.map(\.lastActivity).max().map { Self.iso(unix - Double(now - $0) / 1_000_000) })
+        }
+    }
+
+    /// Every live session as a record so far, oldest first.
+    public func liveSessions(unix: Double) -> [SessionRecord] {
+        state.withLock { s in
+            s.sessions.map { device, session in
+                record(session, device: device, legs: session.legs.compactMap { s.legs[$0] }, signals: s.signals, unix: unix, final: nil)
+            }
+            .sorted { ($0.start, $0.sessionID) < ($1.start, $1.sessionID) }
+        }
+    }
+
     /// Leg reports from a worker (each second, and when an allocation ends).
     public func update(_ reports: [LegReport]) {
         guard !reports.isEmpty else { return }

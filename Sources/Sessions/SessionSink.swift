@@ -3,6 +3,12 @@ import Foundation
 /// Where session records go.
 public protocol SessionSink: Sendable {
     func write(_ record: SessionRecord) throws
+    /// Returns once every record written so far is where the sink puts it, or safe on disk.
+    func flush()
+}
+
+extension SessionSink {
+    public func flush() {}
 }
 
 extension SessionRecord {
@@ -26,10 +32,12 @@ public struct StandardOutputSink: SessionSink {
 
 /// JSON Lines in a file: every record is flushed to disk (fsync) before `write` returns, so a crash
 /// loses none that was written; past `maxBytes` the file is rotated to `.1`, `.2`, … keeping `keep`.
+/// Each write holds the file's `flock` and appends at its end as it is then, so erasure by another
+/// process (`av1relay records delete`, `JSONLinesFile.remove`) may rewrite it in place.
 public final class JSONLinesSink: SessionSink, @unchecked Sendable {  // `lock` guards the handle
     public let path: String
     let maxBytes: Int
-    let keep: Int
+    public let keep: Int
     private let lock = NSLock()
     private var handle: FileHandle
     private var size: Int
@@ -62,9 +70,12 @@ public final class JSONLinesSink: SessionSink, @unchecked Sendable {  // `lock` 
         let line = try record.jsonLine()
         try lock.withLock {
             if size > 0 && size + line.count > maxBytes { try rotate() }
-            try handle.write(contentsOf: line)
-            try handle.synchronize()
-            size += line.count
+            try JSONLinesFile.locked(handle.fileDescriptor) {
+                size = Int(try handle.seekToEnd())
+                try handle.write(contentsOf: line)
+                try handle.synchronize()
+                size += line.count
+            }
         }
     }
 

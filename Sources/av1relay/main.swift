@@ -1,9 +1,12 @@
+import AdminAPI
 import CAV1Shim
 import Foundation
 import Logging
 import RelayIO
 import RelayServer
+import STUN
 import ServiceLifecycle
+import SessionStore
 import Sessions
 
 // av1relay: parse, validate, serve until SIGTERM/SIGINT under a ServiceGroup. Exit 2 for a bad
@@ -15,6 +18,24 @@ let environment = ProcessInfo.processInfo.environment
 func fail(_ message: String, code: Int32) -> Never {
     FileHandle.standardError.write(Data("av1relay: \(message)\n".utf8))
     exit(code)
+}
+
+// `av1relay records export|delete --device ID [options]`: data-subject requests against the
+// store, the session log and the spool, without the relay running.
+if arguments.first == "records" {
+    exit(RecordsCommand.run(Array(arguments.dropFirst()), environment: environment))
+}
+// `av1relay admin-token NAME read|admin`: a new random bearer token and the configuration line
+// that holds its hash.
+if arguments.first == "admin-token" {
+    guard arguments.count == 3, AdminToken.Scope(rawValue: arguments[2]) != nil, !arguments[1].isEmpty, !arguments[1].contains(":") else {
+        fail("usage: av1relay admin-token NAME read|admin", code: 2)
+    }
+    let token = STUNCrypto.randomBytes(32).map { String(format: "%02x", $0) }.joined()
+    let hash = STUNCrypto.sha256(Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    print("token: \(token)")
+    print("admin-token = \(arguments[1]):\(arguments[2]):\(hash)")
+    exit(0)
 }
 
 let command: RelayConfiguration.Command
@@ -59,9 +80,9 @@ do {
 }
 let sinks: [any SessionSink]
 do {
-    sinks = try RelayServer.openSinks(configuration)
+    sinks = try RelayServer.openSinks(configuration, logger: logger)
 } catch {
-    fail("invalid session-log: \(error)", code: 2)
+    fail("invalid session-log or session-store: \(error)", code: 2)
 }
 if checkOnly {
     print("av1relay: configuration OK")
@@ -82,9 +103,23 @@ let relay = RelayService(server: server, logger: logger) {
     case .help, .version: return configuration
     }
 }
+var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+    .init(service: relay, successTerminationBehavior: .gracefullyShutdownGroup)
+]
+if let admin = configuration.adminListen {
+    if configuration.adminTokens.isEmpty {
+        logger.warning("admin API without admin-token: only /healthz, /readyz and /openapi.json answer; every other route is 401")
+    }
+    let api = AdminAPI.application(
+        relay: relay, address: TransportAddressText(host: "\(admin.ip)", port: Int(admin.port)), logger: logger
+    ) { port in
+        logger.info("admin API serving", metadata: ["port": "\(port)", "tokens": "\(configuration.adminTokens.count)"])
+    }
+    services.append(.init(service: api))
+}
 let group = ServiceGroup(
     configuration: .init(
-        services: [.init(service: relay, successTerminationBehavior: .gracefullyShutdownGroup)],
+        services: services,
         gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
 do {
     try await group.run()

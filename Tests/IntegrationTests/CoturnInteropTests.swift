@@ -113,7 +113,9 @@ extension IntegrationSuites {
         }
 
         @Test func checkValidatesWithoutServing() throws {
-            let ok = try Child(Binaries.av1relay, ["--check", "--listen", "127.0.0.1:1", "--user", "a:b"])
+            let ok = try Child(
+                Binaries.av1relay,
+                ["--check", "--listen", "127.0.0.1:1", "--user", "a:b", "--session-log", "none", "--session-store", "none"])
             #expect(ok.wait(seconds: 30) == 0)
             #expect(ok.text.contains("configuration OK"))
             let bad = try Child(Binaries.av1relay, ["--check", "--max-lifetime", "1"])
@@ -125,7 +127,11 @@ extension IntegrationSuites {
             for sig in [SIGTERM, SIGINT] {
                 let p = try Child(
                     Binaries.av1relay,
-                    ["--listen", "127.0.0.1:0", "--tcp-listen", "none", "--user", "a:b", "--stats-interval", "0", "--session-log", "none"])
+                    [
+                        "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--user", "a:b", "--stats-interval", "0", "--session-log",
+                        "none",
+                        "--session-store", "none",
+                    ])
                 #expect(p.waitFor("av1relay serving", seconds: 30))
                 p.signal(sig)
                 #expect(p.wait(seconds: 30) == 0)
@@ -135,7 +141,12 @@ extension IntegrationSuites {
 
         @Test func portInUseExitsWith1() throws {
             let holder = try UDPTestSocket()
-            let p = try Child(Binaries.av1relay, ["--listen", "\(holder.address)", "--tcp-listen", "none", "--workers", "1"])
+            let p = try Child(
+                Binaries.av1relay,
+                [
+                    "--listen", "\(holder.address)", "--tcp-listen", "none", "--workers", "1", "--session-log", "none", "--session-store",
+                    "none",
+                ])
             // SO_REUSEPORT lets two sockets share a port only when both set it; ours does not.
             #expect(p.wait(seconds: 30) == 1)
             #expect(p.text.contains("cannot start"))

@@ -156,6 +156,29 @@ struct DeploymentTests {
         #expect(badKey == 2, "\(badKeyOutput)")
     }
 
+    @Test("the probes ask the admin API on the port the configuration gives it, on routes that need no token")
+    func probesMatchTheAdminAPI() throws {
+        let script = """
+            import json, sys, yaml
+            d = sys.argv[1]
+            pod = yaml.safe_load(open(d + "/statefulset.yaml"))["spec"]["template"]["spec"]
+            conf = yaml.safe_load(open(d + "/configmap.yaml"))["data"]["av1relay.conf"]
+            c = pod["containers"][0]
+            listen = [l.split("=", 1)[1].strip() for l in conf.splitlines() if l.strip().startswith("admin-listen")]
+            print(json.dumps({"hostNetwork": pod.get("hostNetwork"), "listen": listen,
+                "probes": [c[p]["httpGet"] for p in ("readinessProbe", "livenessProbe")]}))
+            """
+        let (status, output) = try Self.python(script, [Self.kubernetes.path])
+        #expect(status == 0, "\(output)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+        // The kubelet reaches the pod's loopback only when the pod is in the node's network namespace.
+        #expect(json["hostNetwork"] as? Bool == true)
+        #expect(json["listen"] as? [String] == ["127.0.0.1:9478"])
+        let probes = try #require(json["probes"] as? [[String: Any]])
+        #expect(probes.map { $0["path"] as? String } == ["/readyz", "/healthz"])
+        #expect(probes.allSatisfy { $0["host"] as? String == "127.0.0.1" && $0["port"] as? Int == 9478 })
+    }
+
     /// The Debian package that owns a library file (merged /usr: dpkg may list either path).
     static func package(of library: String) throws -> String? {
         let resolved = URL(fileURLWithPath: library).resolvingSymlinksInPath().path

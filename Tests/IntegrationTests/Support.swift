@@ -231,7 +231,11 @@ enum Interop {
     static func relay(_ arguments: [String]) throws -> Child {
         // Session records go nowhere unless a test asks for them.
         let sessionLog = arguments.contains("--session-log") ? [] : ["--session-log", "none"]
-        let relay = try Child(Binaries.av1relay, arguments + ["--stats-interval", "0"] + sessionLog)
+        let sessionStore =
+            arguments.contains("--session-store") || arguments.contains("--state-directory") ? [] : ["--session-store", "none"]
+        // Several relays run at once on one host: the admin API only where a test asks for it.
+        let admin = arguments.contains("--admin-listen") ? [] : ["--admin-listen", "none"]
+        let relay = try Child(Binaries.av1relay, arguments + ["--stats-interval", "0"] + sessionLog + sessionStore + admin)
         guard relay.waitFor("av1relay serving", seconds: 30) else {
             relay.stop()
             throw TestError("relay did not say it was serving within 30 s: \(relay.text)")

@@ -33,6 +33,10 @@ public enum RelayPortRanges {
     public static let coturnServer: ClosedRange<UInt16> = 26000...26999
     /// RelayIOTests: `RelayPortPool` with real sockets, ten ports per test.
     public static let relayIOUnitTests: ClosedRange<UInt16> = 27000...27999
+    /// StoreWireTests: two calls through the binary with its session store.
+    public static let sessionStore: ClosedRange<UInt16> = 28000...28999
+    /// AdminWireTests: a call through the binary watched through its admin API.
+    public static let adminAPI: ClosedRange<UInt16> = 29000...29999
 
     public static let all: [(name: String, range: ClosedRange<UInt16>)] = [
         ("udpDataBothWays", udpDataBothWays), ("udpDeniedPeers", udpDeniedPeers), ("udpBadInput", udpBadInput),
@@ -40,7 +44,8 @@ public enum RelayPortRanges {
         ("tcpVanishingClient", tcpVanishingClient), ("tcpTimeoutsAndCaps", tcpTimeoutsAndCaps), ("pairingWire", pairingWire),
         ("streamClose", streamClose), ("datagramLimit", datagramLimit), ("coturnInterop", coturnInterop),
         ("streamInterop", streamInterop), ("av1sim", av1sim), ("sessionRecords", sessionRecords), ("coturnServer", coturnServer),
-        ("relayIOUnitTests", relayIOUnitTests),
+        ("relayIOUnitTests", relayIOUnitTests), ("sessionStore", sessionStore),
+        ("adminAPI", adminAPI),
     ]
 
     /// `--min-port`/`--max-port` for the av1relay binary.

@@ -1,0 +1,264 @@
+import Foundation
+import Hummingbird
+import Logging
+import RelayServer
+import SessionStore
+import Sessions
+
+/// The admin API (issue 10): an HTTP listener of its own on Hummingbird, beside the relay in the
+/// same ServiceGroup. Routes and their scopes are `AdminAPI.routes`, which the OpenAPI document
+/// (`/openapi.json`, `OpenAPIDocument.json`) describes one for one — a test holds them together.
+public enum AdminAPI {
+    /// One route: method, path in OpenAPI's spelling, and the scope it needs (nil: none).
+    public struct Route: Sendable, Hashable, CustomStringConvertible {
+        public var method: HTTPRequest.Method
+        public var path: String
+        public var scope: AdminToken.Scope?
+
+        /// Hummingbird's spelling of the path (`{deviceId}` → `:deviceId`).
+        var routerPath: String {
+            path.split(separator: "/", omittingEmptySubsequences: false).map {
+                $0.hasPrefix("{") && $0.hasSuffix("}") ? ":" + $0.dropFirst().dropLast() : String($0)
+            }.joined(separator: "/")
+        }
+
+        public var description: String { "\(method) \(path)" }
+    }
+
+    typealias Handler = @Sendable (Request, BasicRequestContext) async throws -> Response
+
+    /// The application for `relay`, listening on `address` (tests pass port 0 and read the port
+    /// from `onServerRunning`).
+    public static func application(
+        relay: RelayService, address: TransportAddressText, logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = router(relay: relay, logger: logger).router
+        return Application(
+            router: router, configuration: .init(address: .hostname(address.host, port: address.port), serverName: "av1relay"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? address.port) }, logger: logger)
+    }
+
+    /// The router and the routes it serves, in registration order.
+    static func router(relay: RelayService, logger: Logger) -> (router: Router<BasicRequestContext>, routes: [Route]) {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ErrorMiddleware(logger: logger))
+        var routes: [Route] = []
+        let tokens: @Sendable () -> [AdminToken] = { relay.server.configuration.adminTokens }
+        let handlers = Handlers(relay: relay)
+        func add(_ method: HTTPRequest.Method, _ path: String, _ scope: AdminToken.Scope?, _ handler: @escaping Handler) {
+            let route = Route(method: method, path: path, scope: scope)
+            routes.append(route)
+            let group = scope.map { router.group().add(middleware: BearerAuth(scope: $0, tokens: tokens)) }
+            if let group {
+                group.on(RouterPath(route.routerPath), method: method, use: handler)
+            } else {
+                router.on(RouterPath(route.routerPath), method: method, use: handler)
+            }
+        }
+        add(.get, "/healthz", nil) { _, _ in try json(["status": "ok"]) }
+        add(.get, "/readyz", nil, handlers.ready)
+        add(.get, "/openapi.json", nil) { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
+        add(.get, "/v1/devices/{deviceId}", .read, handlers.device)
+        add(.get, "/v1/devices/{deviceId}/sessions", .read, handlers.deviceSessions)
+        add(.get, "/v1/sessions", .read, handlers.liveSessions)
+        add(.get, "/v1/sessions/{sessionId}", .read, handlers.session)
+        add(.get, "/v1/devices/{deviceId}/export", .admin, handlers.export)
+        add(.delete, "/v1/devices/{deviceId}/records", .admin, handlers.delete)
+        add(.post, "/v1/drain", .admin, handlers.drain)
+        add(.post, "/v1/reload", .admin, handlers.reload)
+        return (router, routes)
+    }
+
+    /// The routes, as `application` registers them.
+    public static func routes(relay: RelayService) -> [Route] {
+        router(relay: relay, logger: Logger(label: "av1relay.admin") { _ in SwiftLogNoOpLogHandler() }).routes
+    }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    /// A JSON response.
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}
+
+/// `admin-listen` as Hummingbird binds it.
+public struct TransportAddressText: Sendable {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+}
+
+/// What the routes answer.
+struct Handlers: Sendable {
+    let relay: RelayService
+    var server: RelayServer { relay.server }
+
+    /// Device ids as credentials carry them (`robot:<id>`): 1–128 of letters, digits, `.`, `_`, `~`, `-`.
+    static func deviceID(_ context: BasicRequestContext) throws -> String {
+        let id = context.parameters.get("deviceId") ?? ""
+        let allowed = id.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || [0x2E, 0x5F, 0x7E, 0x2D].contains(c)
+        }
+        guard (1...128).contains(id.utf8.count), allowed else {
+            throw APIError.badRequest("invalid_device_id", "a device id is 1 to 128 letters, digits, '.', '_', '~' or '-'")
+        }
+        return id
+    }
+
+    /// An ISO 8601 date-time query parameter, as records spell their times (to the millisecond, UTC).
+    static func time(_ request: Request, _ name: String) throws -> String? {
+        guard let text = request.uri.queryParameters.get(name) else { return nil }
+        let withFraction = ISO8601DateFormatter()
+        withFraction.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = ISO8601DateFormatter().date(from: text) ?? withFraction.date(from: text) else {
+            throw APIError.badRequest("invalid_time", "'\(name)' is not an RFC 3339 date-time such as 2026-12-01T10:00:00Z")
+        }
+        return SessionRecord.timestamp(date)
+    }
+
+    var store: (any SessionStore)? { server.recordKeeper().store }
+
+    func storeOrFail() throws -> any SessionStore {
+        guard let store else { throw APIError(.serviceUnavailable, "no_store", "this relay keeps no session store (session-store none)") }
+        return store
+    }
+
+    /// A store call; its failure is 503 `store_unavailable`, not a 500.
+    func stored<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as APIError { throw error } catch {
+            throw APIError(.serviceUnavailable, "store_unavailable", "the session store cannot be read now")
+        }
+    }
+
+    func ready(_: Request, _: BasicRequestContext) async throws -> Response {
+        if relay.isReady { return try AdminAPI.json(Readiness(ready: true, reason: nil)) }
+        let reason = server.isDraining ? "draining" : "not serving"
+        return try AdminAPI.json(Readiness(ready: false, reason: reason), status: .serviceUnavailable)
+    }
+
+    func device(_: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = try Self.deviceID(context)
+        let live = server.live(device: id)
+        let last = try stored { try store?.records(device: id).last { $0.type == "final" } }
+        let seen = [live.lastActivity, live.session?.end, last?.end].compactMap { $0 }.max()
+        return try AdminAPI.json(
+            DeviceStatus(
+                deviceID: id, online: .init(robot: live.robot, app: live.app, transports: live.transports),
+                inCall: live.session != nil, liveSession: live.session, lastSession: last, lastSeen: seen))
+    }
+
+    func deviceSessions(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = try Self.deviceID(context)
+        let query = request.uri.queryParameters
+        var limit = 100
+        if let text = query.get("limit") {
+            guard let n = Int(text), (1...1000).contains(n) else {
+                throw APIError.badRequest("invalid_limit", "'limit' is a whole number from 1 to 1000")
+            }
+            limit = n
+        }
+        let from = try Self.time(request, "from")
+        let to = try Self.time(request, "to")
+        let cursor = query.get("cursor").map { String($0) }
+        let store = try storeOrFail()
+        let page: SessionPage
+        do {
+            page = try store.sessions(device: id, from: from, to: to, limit: limit, after: cursor)
+        } catch let error as StoreError where error.description == "invalid cursor" {
+            throw APIError.badRequest("invalid_cursor", "'cursor' is not one this API gave")
+        } catch {
+            throw APIError(.serviceUnavailable, "store_unavailable", "the session store cannot be read now")
+        }
+        return try AdminAPI.json(SessionList(sessions: page.records, nextCursor: page.nextCursor))
+    }
+
+    func liveSessions(_ request: Request, _: BasicRequestContext) async throws -> Response {
+        guard request.uri.queryParameters.get("live") == "true" else {
+            throw APIError.badRequest(
+                "live_required", "only live sessions are listed here: ?live=true (a device's: /v1/devices/{id}/sessions)")
+        }
+        return try AdminAPI.json(SessionList(sessions: server.liveSessions(), nextCursor: nil))
+    }
+
+    func session(_: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = context.parameters.get("sessionId") ?? ""
+        guard id.utf8.count == 32, id.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else {
+            throw APIError.badRequest("invalid_session_id", "a session id is 32 lowercase hex digits")
+        }
+        if let live = server.liveSessions().first(where: { $0.sessionID == id }) { return try AdminAPI.json(live) }
+        guard let record = try stored({ try storeOrFail().session(id: id) }) else { throw APIError.notFound("no session \(id) here") }
+        return try AdminAPI.json(record)
+    }
+
+    func export(_: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = try Self.deviceID(context)
+        return try AdminAPI.json(try stored { try server.recordKeeper().export(device: id) })
+    }
+
+    func delete(_: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = try Self.deviceID(context)
+        return try AdminAPI.json(try stored { try server.recordKeeper().delete(device: id) })
+    }
+
+    func drain(_: Request, _: BasicRequestContext) async throws -> Response {
+        relay.requestDrain()
+        return try AdminAPI.json(["draining": true], status: .accepted)
+    }
+
+    func reload(_: Request, _: BasicRequestContext) async throws -> Response {
+        let outcome = relay.reload()
+        if let refused = outcome.refused { throw APIError(.conflict, "reload_refused", refused) }
+        return try AdminAPI.json(["changed": outcome.changed])
+    }
+}
+
+struct Readiness: Encodable {
+    var ready: Bool
+    var reason: String?
+}
+
+/// `GET /v1/devices/{deviceId}`.
+struct DeviceStatus: Encodable {
+    struct Online: Encodable {
+        var robot: Bool
+        var app: Bool
+        var transports: [String: String]
+    }
+    var deviceID: String
+    var online: Online
+    var inCall: Bool
+    var liveSession: SessionRecord?
+    var lastSession: SessionRecord?
+    var lastSeen: String?
+
+    enum CodingKeys: String, CodingKey {
+        case deviceID = "device_id", online, inCall = "in_call", liveSession = "live_session", lastSession = "last_session"
+        case lastSeen = "last_seen"
+    }
+}
+
+/// A list of sessions, and where the next page starts.
+struct SessionList: Encodable {
+    var sessions: [SessionRecord]
+    var nextCursor: String?
+
+    enum CodingKeys: String, CodingKey {
+        case sessions, nextCursor = "next_cursor"
+    }
+}

@@ -1,0 +1,1181 @@
+/// The admin API's OpenAPI 3.1 document, served at `/openapi.json`. It describes
+/// `AdminAPI.routes` one for one (AdminAPITests checks that, and schemathesis checks the live
+/// API's answers against it): a route added there is added here in the same commit.
+enum OpenAPIDocument {
+    static let json = ##"""
+        {
+          "openapi": "3.1.0",
+          "info": {
+            "title": "av1relay admin API",
+            "version": "1",
+            "description": "Device status, sessions, data-subject requests (export, erasure), drain and reload. Bearer tokens from the relay's configuration (`admin-token NAME:SCOPE:SHA256`); scope `read` for status and sessions, `admin` for the rest. Errors are `{\"error\": {\"code\", \"message\"}}` with stable codes. No response holds an IP address, a port, a username or a secret."
+          },
+          "components": {
+            "securitySchemes": {
+              "bearer": {
+                "type": "http",
+                "scheme": "bearer"
+              }
+            },
+            "schemas": {
+              "Error": {
+                "type": "object",
+                "required": [
+                  "error"
+                ],
+                "properties": {
+                  "error": {
+                    "type": "object",
+                    "required": [
+                      "code",
+                      "message"
+                    ],
+                    "properties": {
+                      "code": {
+                        "type": "string"
+                      },
+                      "message": {
+                        "type": "string"
+                      }
+                    }
+                  }
+                }
+              },
+              "StreamSummary": {
+                "type": "object",
+                "required": [
+                  "streams",
+                  "packets",
+                  "bytes",
+                  "expected",
+                  "lost",
+                  "lossPercent",
+                  "jitterMillis",
+                  "bitrateKbps"
+                ],
+                "properties": {
+                  "streams": {
+                    "type": "integer"
+                  },
+                  "packets": {
+                    "type": "integer"
+                  },
+                  "bytes": {
+                    "type": "integer"
+                  },
+                  "expected": {
+                    "type": "integer"
+                  },
+                  "lost": {
+                    "type": "integer"
+                  },
+                  "lossPercent": {
+                    "type": "number"
+                  },
+                  "jitterMillis": {
+                    "type": "number"
+                  },
+                  "bitrateKbps": {
+                    "type": "number"
+                  },
+                  "frameRate": {
+                    "type": "number"
+                  },
+                  "clockRateHz": {
+                    "type": "number"
+                  }
+                }
+              },
+              "SessionRecord": {
+                "type": "object",
+                "description": "A session record, schema 1 (README: Record schema)",
+                "required": [
+                  "schema",
+                  "type",
+                  "session_id",
+                  "device_id",
+                  "start",
+                  "end",
+                  "duration_s",
+                  "transports",
+                  "directions",
+                  "rtt_ms",
+                  "dtls",
+                  "quality",
+                  "signal"
+                ],
+                "properties": {
+                  "schema": {
+                    "type": "integer",
+                    "minimum": 1
+                  },
+                  "type": {
+                    "type": "string",
+                    "enum": [
+                      "interim",
+                      "final"
+                    ]
+                  },
+                  "session_id": {
+                    "type": "string"
+                  },
+                  "device_id": {
+                    "type": "string"
+                  },
+                  "start": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "end": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "duration_s": {
+                    "type": "number"
+                  },
+                  "end_reason": {
+                    "type": "string"
+                  },
+                  "transports": {
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": "string",
+                      "enum": [
+                        "udp",
+                        "tcp",
+                        "tls"
+                      ]
+                    }
+                  },
+                  "directions": {
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": "object",
+                      "additionalProperties": {
+                        "$ref": "#/components/schemas/StreamSummary"
+                      }
+                    }
+                  },
+                  "rtt_ms": {
+                    "type": "object",
+                    "required": [
+                      "samples"
+                    ],
+                    "properties": {
+                      "samples": {
+                        "type": "integer"
+                      },
+                      "p50": {
+                        "type": "number"
+                      },
+                      "p90": {
+                        "type": "number"
+                      },
+                      "p99": {
+                        "type": "number"
+                      }
+                    }
+                  },
+                  "dtls": {
+                    "type": "object",
+                    "required": [
+                      "handshakeSeen",
+                      "completed"
+                    ],
+                    "properties": {
+                      "handshakeSeen": {
+                        "type": "boolean"
+                      },
+                      "completed": {
+                        "type": "boolean"
+                      },
+                      "handshakeMillis": {
+                        "type": "number"
+                      }
+                    }
+                  },
+                  "quality": {
+                    "type": "object",
+                    "required": [
+                      "mos",
+                      "grade"
+                    ],
+                    "properties": {
+                      "mos": {
+                        "type": "number"
+                      },
+                      "grade": {
+                        "type": "string",
+                        "enum": [
+                          "good",
+                          "fair",
+                          "poor"
+                        ]
+                      },
+                      "model": {
+                        "type": "string"
+                      }
+                    }
+                  },
+                  "signal": {
+                    "type": "object",
+                    "required": [
+                      "samples",
+                      "ranges"
+                    ],
+                    "properties": {
+                      "samples": {
+                        "type": "integer"
+                      },
+                      "ranges": {
+                        "type": "object",
+                        "additionalProperties": {
+                          "type": "object",
+                          "required": [
+                            "min",
+                            "avg",
+                            "max"
+                          ],
+                          "properties": {
+                            "min": {
+                              "type": "number"
+                            },
+                            "avg": {
+                              "type": "number"
+                            },
+                            "max": {
+                              "type": "number"
+                            }
+                          }
+                        }
+                      },
+                      "wifiBand": {
+                        "type": "string"
+                      },
+                      "radioType": {
+                        "type": "string"
+                      },
+                      "operatorCode": {
+                        "type": "string"
+                      }
+                    }
+                  }
+                }
+              },
+              "Counts": {
+                "type": "object",
+                "required": [
+                  "store",
+                  "session_log",
+                  "spool",
+                  "total"
+                ],
+                "properties": {
+                  "store": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "session_log": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "spool": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "total": {
+                    "type": "integer",
+                    "minimum": 0
+                  }
+                }
+              },
+              "DeviceStatus": {
+                "type": "object",
+                "required": [
+                  "device_id",
+                  "online",
+                  "in_call"
+                ],
+                "properties": {
+                  "device_id": {
+                    "type": "string"
+                  },
+                  "online": {
+                    "type": "object",
+                    "required": [
+                      "robot",
+                      "app",
+                      "transports"
+                    ],
+                    "properties": {
+                      "robot": {
+                        "type": "boolean"
+                      },
+                      "app": {
+                        "type": "boolean"
+                      },
+                      "transports": {
+                        "type": "object",
+                        "additionalProperties": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "in_call": {
+                    "type": "boolean"
+                  },
+                  "live_session": {
+                    "$ref": "#/components/schemas/SessionRecord"
+                  },
+                  "last_session": {
+                    "$ref": "#/components/schemas/SessionRecord"
+                  },
+                  "last_seen": {
+                    "type": "string",
+                    "format": "date-time"
+                  }
+                }
+              },
+              "SessionList": {
+                "type": "object",
+                "required": [
+                  "sessions"
+                ],
+                "properties": {
+                  "sessions": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/SessionRecord"
+                    }
+                  },
+                  "next_cursor": {
+                    "type": "string"
+                  }
+                }
+              },
+              "Export": {
+                "type": "object",
+                "required": [
+                  "device_id",
+                  "generated_at",
+                  "holds",
+                  "store",
+                  "session_log",
+                  "spool"
+                ],
+                "properties": {
+                  "device_id": {
+                    "type": "string"
+                  },
+                  "generated_at": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "from": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "to": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "holds": {
+                    "$ref": "#/components/schemas/Counts"
+                  },
+                  "store": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/SessionRecord"
+                    }
+                  },
+                  "session_log": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/SessionRecord"
+                    }
+                  },
+                  "spool": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/SessionRecord"
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "paths": {
+            "/healthz": {
+              "get": {
+                "operationId": "health",
+                "summary": "The process answers",
+                "responses": {
+                  "200": {
+                    "description": "Alive",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "object",
+                          "required": [
+                            "status"
+                          ],
+                          "properties": {
+                            "status": {
+                              "type": "string",
+                              "enum": [
+                                "ok"
+                              ]
+                            }
+                          }
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": []
+              }
+            },
+            "/readyz": {
+              "get": {
+                "operationId": "ready",
+                "summary": "Serving and not draining",
+                "responses": {
+                  "200": {
+                    "description": "Ready",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "object",
+                          "required": [
+                            "ready"
+                          ],
+                          "properties": {
+                            "ready": {
+                              "type": "boolean",
+                              "enum": [
+                                true
+                              ]
+                            }
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "Not ready (draining, or not serving yet)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "object",
+                          "required": [
+                            "ready",
+                            "reason"
+                          ],
+                          "properties": {
+                            "ready": {
+                              "type": "boolean",
+                              "enum": [
+                                false
+                              ]
+                            },
+                            "reason": {
+                              "type": "string"
+                            }
+                          }
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": []
+              }
+            },
+            "/openapi.json": {
+              "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "responses": {
+                  "200": {
+                    "description": "OpenAPI 3.1",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "object"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": []
+              }
+            },
+            "/v1/devices/{deviceId}": {
+              "get": {
+                "operationId": "device",
+                "summary": "A device now: online (robot/app allocations, transports), the live session with its quality, the last session, last seen",
+                "responses": {
+                  "200": {
+                    "description": "The device's status",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/DeviceStatus"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Bad request: a parameter is out of its range (`code` says which)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No known bearer token",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "WWW-Authenticate": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "Bearer realm=\"av1relay\""
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "Not found",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The session store is off (`no_store`) or cannot be read (`store_unavailable`)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                },
+                "parameters": [
+                  {
+                    "name": "deviceId",
+                    "in": "path",
+                    "required": true,
+                    "description": "The device id of the robot's credential (`robot:<id>`)",
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^[A-Za-z0-9._~-]{1,128}$"
+                    }
+                  }
+                ],
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ]
+              }
+            },
+            "/v1/devices/{deviceId}/sessions": {
+              "get": {
+                "operationId": "deviceSessions",
+                "summary": "A device's stored sessions, oldest first, a page at a time",
+                "responses": {
+                  "200": {
+                    "description": "A page",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/SessionList"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Bad request: a parameter is out of its range (`code` says which)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No known bearer token",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "WWW-Authenticate": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "Bearer realm=\"av1relay\""
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "Not found",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The session store is off (`no_store`) or cannot be read (`store_unavailable`)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                },
+                "parameters": [
+                  {
+                    "name": "deviceId",
+                    "in": "path",
+                    "required": true,
+                    "description": "The device id of the robot's credential (`robot:<id>`)",
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^[A-Za-z0-9._~-]{1,128}$"
+                    }
+                  },
+                  {
+                    "name": "from",
+                    "in": "query",
+                    "description": "Sessions that started at or after",
+                    "schema": {
+                      "type": "string",
+                      "format": "date-time"
+                    }
+                  },
+                  {
+                    "name": "to",
+                    "in": "query",
+                    "description": "Sessions that started before",
+                    "schema": {
+                      "type": "string",
+                      "format": "date-time"
+                    }
+                  },
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 1000,
+                      "default": 100
+                    }
+                  },
+                  {
+                    "name": "cursor",
+                    "in": "query",
+                    "description": "`next_cursor` of the previous page",
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ]
+              }
+            },
+            "/v1/sessions": {
+              "get": {
+                "operationId": "liveSessions",
+                "summary": "Every live session, as its record so far",
+                "responses": {
+                  "200": {
+                    "description": "Live sessions",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/SessionList"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Bad request: a parameter is out of its range (`code` says which)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No known bearer token",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "WWW-Authenticate": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "Bearer realm=\"av1relay\""
+                      }
+                    }
+                  }
+                },
+                "parameters": [
+                  {
+                    "name": "live",
+                    "in": "query",
+                    "required": true,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "true"
+                      ]
+                    }
+                  }
+                ],
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ]
+              }
+            },
+            "/v1/sessions/{sessionId}": {
+              "get": {
+                "operationId": "session",
+                "summary": "One session: live, or from the store",
+                "responses": {
+                  "200": {
+                    "description": "The session",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/SessionRecord"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Bad request: a parameter is out of its range (`code` says which)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No known bearer token",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "WWW-Authenticate": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "Bearer realm=\"av1relay\""
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "Not found",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The session store is off (`no_store`) or cannot be read (`store_unavailable`)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                },
+                "parameters": [
+                  {
+                    "name": "sessionId",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^[0-9a-f]{32}$"
+                    }
+                  }
+                ],
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ]
+              }
+            },
+            "/v1/devices/{deviceId}/export": {
+              "get": {
+                "operationId": "exportDevice",
+                "summary": "Scope admin. Every record held about the device (data-subject access and portability)",
+                "responses": {
+                  "200": {
+                    "description": "Everything held, by place",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Export"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Bad request: a parameter is out of its range (`code` says which)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No known bearer token",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "WWW-Authenticate": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "Bearer realm=\"av1relay\""
+                      }
+                    }
+                  },
+                  "403": {
+                    "description": "The token's scope is `read`; this route needs `admin`",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "Not found",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The session store is off (`no_store`) or cannot be read (`store_unavailable`)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                },
+                "parameters": [
+                  {
+                    "name": "deviceId",
+                    "in": "path",
+                    "required": true,
+                    "description": "The device id of the robot's credential (`robot:<id>`)",
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^[A-Za-z0-9._~-]{1,128}$"
+                    }
+                  }
+                ],
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ]
+              }
+            },
+            "/v1/devices/{deviceId}/records": {
+              "delete": {
+                "operationId": "deleteDeviceRecords",
+                "summary": "Scope admin. Erase the device's records from the store, the session log (rotations too) and the spool; idempotent; audited without whose",
+                "responses": {
+                  "200": {
+                    "description": "How many were erased, by place",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Counts"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Bad request: a parameter is out of its range (`code` says which)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No known bearer token",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "WWW-Authenticate": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "Bearer realm=\"av1relay\""
+                      }
+                    }
+                  },
+                  "403": {
+                    "description": "The token's scope is `read`; this route needs `admin`",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "Not found",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The session store is off (`no_store`) or cannot be read (`store_unavailable`)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                },
+                "parameters": [
+                  {
+                    "name": "deviceId",
+                    "in": "path",
+                    "required": true,
+                    "description": "The device id of the robot's credential (`robot:<id>`)",
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^[A-Za-z0-9._~-]{1,128}$"
+                    }
+                  }
+                ],
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ]
+              }
+            },
+            "/v1/drain": {
+              "post": {
+                "operationId": "drain",
+                "summary": "Scope admin. Drain, as SIGUSR1: leave the fleet, go not-ready, let live calls end, exit 0",
+                "responses": {
+                  "202": {
+                    "description": "Draining",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "object",
+                          "required": [
+                            "draining"
+                          ],
+                          "properties": {
+                            "draining": {
+                              "type": "boolean"
+                            }
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No known bearer token",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "WWW-Authenticate": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "Bearer realm=\"av1relay\""
+                      }
+                    }
+                  },
+                  "403": {
+                    "description": "The token's scope is `read`; this route needs `admin`",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ]
+              }
+            },
+            "/v1/reload": {
+              "post": {
+                "operationId": "reload",
+                "summary": "Scope admin. Re-read the configuration (as SIGHUP) and apply what may change live",
+                "responses": {
+                  "200": {
+                    "description": "What changed (counts, never a secret)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "object",
+                          "required": [
+                            "changed"
+                          ],
+                          "properties": {
+                            "changed": {
+                              "type": "object",
+                              "additionalProperties": {
+                                "type": "string"
+                              }
+                            }
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No known bearer token",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "WWW-Authenticate": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "Bearer realm=\"av1relay\""
+                      }
+                    }
+                  },
+                  "403": {
+                    "description": "The token's scope is `read`; this route needs `admin`",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "Refused (`reload_refused`): nothing changed",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ]
+              }
+            }
+          }
+        }
+        """##
+}

@@ -1,0 +1,223 @@
+import AdminAPI
+import Foundation
+import Glibc
+import Logging
+import RelayServer
+import STUN
+import SessionStore
+import Sessions
+import TestSupport
+import Testing
+
+/// One HTTP exchange with the admin API, through curl.
+struct HTTPAnswer {
+    var status: Int
+    var body: String
+    var headers: String
+
+    var json: [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
+    }
+
+    var errorCode: String? { (json?["error"] as? [String: Any])?["code"] as? String }
+}
+
+enum Admin {
+    static func request(_ method: String, _ url: String, token: String? = nil) throws -> HTTPAnswer {
+        let dir = NSTemporaryDirectory() + "av1relay-curl-\(UUID().uuidString)"
+        defer {
+            try? FileManager.default.removeItem(atPath: dir + ".body")
+            try? FileManager.default.removeItem(atPath: dir + ".headers")
+        }
+        var args = ["-s", "-X", method, "-o", dir + ".body", "-D", dir + ".headers", "-w", "%{http_code}", "--max-time", "30", url]
+        if let token { args += ["-H", "Authorization: Bearer \(token)"] }
+        let curl = try Child("/usr/bin/curl", args)
+        guard curl.wait(seconds: 40) == 0, let status = Int(curl.text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw TestError("curl \(method) \(url) failed: \(curl.text)")
+        }
+        return HTTPAnswer(
+            status: status, body: (try? String(contentsOfFile: dir + ".body", encoding: .utf8)) ?? "",
+            headers: (try? String(contentsOfFile: dir + ".headers", encoding: .utf8)) ?? "")
+    }
+
+    /// A token made by `av1relay admin-token NAME SCOPE`: the token and its configuration value.
+    static func token(_ name: String, _ scope: String) throws -> (token: String, config: String) {
+        let p = try Child(Binaries.av1relay, ["admin-token", name, scope])
+        guard p.wait(seconds: 30) == 0 else { throw TestError("admin-token failed: \(p.text)") }
+        let lines = p.text.split(separator: "\n")
+        guard let t = lines.first(where: { $0.hasPrefix("token: ") }), let c = lines.first(where: { $0.hasPrefix("admin-token = ") }) else {
+            throw TestError("admin-token printed: \(p.text)")
+        }
+        return (String(t.dropFirst("token: ".count)), String(c.dropFirst("admin-token = ".count)))
+    }
+
+    /// The admin API's port, from the relay's "admin API serving" line.
+    static func port(_ relay: Child) throws -> Int {
+        guard relay.waitFor("admin API serving", seconds: 30),
+            let line = relay.text.split(separator: "\n").first(where: { $0.contains("admin API serving") }),
+            let field = line.split(separator: " ").first(where: { $0.hasPrefix("port=") }), let port = Int(field.dropFirst(5))
+        else { throw TestError("no admin API port in: \(relay.text)") }
+        return port
+    }
+}
+
+@Suite("Admin API: the routes and the OpenAPI document agree")
+struct AdminAPIDocumentTests {
+    @Test func everyRouteIsDocumentedAndEveryDocumentedOperationIsARoute() throws {
+        var c = RelayConfiguration()
+        c.listen = [TransportAddress("127.0.0.1:0")!]
+        c.tcpListen = []
+        c.sessionLog = nil
+        c.sessionStore = nil
+        c.statsInterval = 0
+        // A range no other test binds (TestSupport.RelayPortRanges lists the integration suites').
+        c.minPort = 31050
+        c.maxPort = 31099
+        let logger = Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }
+        let server = try RelayServer(configuration: c, logger: logger)
+        let configuration = c
+        let relay = RelayService(server: server, logger: logger) { configuration }
+        let routes = AdminAPI.routes(relay: relay)
+        #expect(routes.count >= 11)
+
+        // The document as the API serves it (the same string), read by its own schema.
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources/AdminAPI/OpenAPIDocument.swift")
+        let source = try String(contentsOf: url, encoding: .utf8)
+        let start = try #require(source.range(of: "##\"\"\"\n")), end = try #require(source.range(of: "\"\"\"##"))
+        let json = String(source[start.upperBound..<end.lowerBound])
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(doc["openapi"] as? String == "3.1.0")
+        let paths = try #require(doc["paths"] as? [String: [String: Any]])
+        var documented: Set<String> = []
+        for (path, operations) in paths {
+            for (method, operation) in operations {
+                documented.insert("\(method.uppercased()) \(path)")
+                let responses = (operation as? [String: Any])?["responses"] as? [String: Any] ?? [:]
+                let route = routes.first { "\($0.method)" == method.uppercased() && $0.path == path }
+                // A route that needs a token documents 401; an admin route documents 403.
+                if let scope = route?.scope {
+                    #expect(responses["401"] != nil, "\(method) \(path)")
+                    #expect((scope == .admin) == (responses["403"] != nil), "\(method) \(path)")
+                }
+            }
+        }
+        #expect(Set(routes.map(\.description)) == documented)
+        relay.server.stop()
+    }
+}
+
+extension IntegrationSuites {
+    /// The admin API of the av1relay binary, with a real call through the relay, and schemathesis
+    /// against the live API from its own document.
+    @Suite("Admin API through the binary", .serialized)
+    struct AdminWireTests {
+        @Test func statusSessionsDataSubjectRightsDrainAndSchema() throws {
+            let dir = NSTemporaryDirectory() + "av1relay-admin-\(getpid())"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let admin = try Admin.token("ops", "admin")
+            let reader = try Admin.token("support", "read")
+            let relay = try Interop.relay(
+                [
+                    "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--auth-secret", "admin-secret", "--pairing", "on",
+                    "--session-interim", "2", "--session-idle", "2", "--state-directory", dir, "--session-log", "\(dir)/sessions.jsonl",
+                    "--admin-listen", "127.0.0.1:0", "--admin-token", admin.config, "--admin-token", reader.config,
+                ] + RelayPortRanges.arguments(RelayPortRanges.adminAPI))
+            defer { relay.stop() }
+            let port = try Interop.port(relay, "udp")
+            let base = "http://127.0.0.1:\(try Admin.port(relay))"
+            var bodies: [String] = []
+            func call(_ method: String, _ path: String, _ token: String? = nil) throws -> HTTPAnswer {
+                let answer = try Admin.request(method, base + path, token: token)
+                bodies.append(answer.body)
+                return answer
+            }
+
+            // Open routes; then no token → 401, a read token on admin routes → 403.
+            #expect(try call("GET", "/healthz").status == 200)
+            #expect(try call("GET", "/readyz").json?["ready"] as? Bool == true)
+            #expect(try call("GET", "/openapi.json").json?["openapi"] as? String == "3.1.0")
+            let anonymous = try call("GET", "/v1/devices/robot-api")
+            #expect(anonymous.status == 401 && anonymous.errorCode == "unauthorized")
+            #expect(anonymous.headers.lowercased().contains("www-authenticate: bearer"))
+            #expect(try call("GET", "/v1/devices/robot-api", "not-a-token").status == 401)
+            for (method, path) in [
+                ("GET", "/v1/devices/robot-api/export"), ("DELETE", "/v1/devices/robot-api/records"), ("POST", "/v1/drain"),
+                ("POST", "/v1/reload"),
+            ] {
+                let answer = try call(method, path, reader.token)
+                #expect(answer.status == 403 && answer.errorCode == "forbidden", "\(method) \(path): \(answer.body)")
+            }
+            #expect(try call("GET", "/v1/devices/robot-api", reader.token).json?["in_call"] as? Bool == false)
+            #expect(try call("GET", "/v1/devices/no%20such", reader.token).errorCode == "invalid_device_id")
+
+            // A call: live on the device, in the live list, by its id.
+            let sim = try Child(
+                Binaries.av1sim,
+                [
+                    "pair", "--relay", "127.0.0.1:\(port)", "--secret", "admin-secret", "--device", "robot-api", "--duration", "6",
+                    "--width", "320", "--height", "240",
+                ] + Interop.av1simMinimumDelivered)
+            var status: [String: Any] = [:]
+            let live = eventually {
+                status = (try? call("GET", "/v1/devices/robot-api", reader.token).json) ?? [:]
+                return status["in_call"] as? Bool == true
+            }
+            #expect(live, "\(status)")
+            let online = status["online"] as? [String: Any]
+            #expect(online?["robot"] as? Bool == true && online?["app"] as? Bool == true, "\(status)")
+            let liveID = try #require((status["live_session"] as? [String: Any])?["session_id"] as? String)
+            let listed = try call("GET", "/v1/sessions?live=true", reader.token).json?["sessions"] as? [[String: Any]] ?? []
+            #expect(listed.contains { $0["session_id"] as? String == liveID })
+            #expect(try call("GET", "/v1/sessions/\(liveID)", reader.token).json?["type"] as? String == "interim")
+            #expect(sim.wait(seconds: 60) == 0, "\(sim.text)")
+
+            // After it: the device's sessions hold its final record, and so does its status.
+            var sessions: [[String: Any]] = []
+            let stored = eventually {
+                sessions =
+                    (try? call("GET", "/v1/devices/robot-api/sessions?limit=10", reader.token).json?["sessions"]) as? [[String: Any]] ?? []
+                return sessions.contains { $0["session_id"] as? String == liveID && $0["type"] as? String == "final" }
+            }
+            #expect(stored, "\(sessions)")
+            let after = try call("GET", "/v1/devices/robot-api", reader.token).json ?? [:]
+            #expect((after["last_session"] as? [String: Any])?["session_id"] as? String == liveID, "\(after)")
+            #expect(after["last_seen"] as? String != nil)
+            #expect(try call("GET", "/v1/sessions/\(liveID)", reader.token).json?["type"] as? String == "final")
+            #expect(try call("GET", "/v1/sessions/\(String(repeating: "0", count: 32))", reader.token).status == 404)
+
+            // Export and erase with the admin token; the second erase finds nothing.
+            let export = try call("GET", "/v1/devices/robot-api/export", admin.token).json ?? [:]
+            #expect((export["holds"] as? [String: Any])?["store"] as? Int == 1, "\(export)")
+            let erased = try call("DELETE", "/v1/devices/robot-api/records", admin.token).json ?? [:]
+            #expect(erased["store"] as? Int == 1 && (erased["session_log"] as? Int ?? 0) >= 2, "\(erased)")
+            #expect(try call("DELETE", "/v1/devices/robot-api/records", admin.token).json?["total"] as? Int == 0)
+            #expect((try call("GET", "/v1/devices/robot-api/export", admin.token).json?["holds"] as? [String: Any])?["total"] as? Int == 0)
+            #expect(try call("POST", "/v1/reload", admin.token).json?["changed"] as? [String: Any] != nil)
+
+            // schemathesis, from the served document, with the admin token (drain last, by hand).
+            let schemathesis = try Child(
+                "/usr/bin/env",
+                [
+                    "schemathesis", "run", base + "/openapi.json", "-H", "Authorization: Bearer \(admin.token)", "--checks",
+                    "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+                    "--exclude-path", "/v1/drain", "-n", "20", "--seed", "1", "--generation-database", "none", "--no-color",
+                ])
+            let verdict = schemathesis.wait(seconds: 300)
+            #expect(verdict == 0, "\(schemathesis.text)")
+            #expect(schemathesis.text.contains("passed"), "\(schemathesis.text)")
+
+            // Nothing in any answer names an address, a port of the relay, or a token.
+            for body in bodies {
+                #expect(!body.contains("127.0.0.1") && !body.contains(":\(port)") && !body.contains(admin.token), "\(body)")
+            }
+
+            // Drain through the API: not ready at once, and the idle relay exits 0.
+            let drain = try call("POST", "/v1/drain", admin.token)
+            #expect(drain.status == 202)
+            #expect(relay.wait(seconds: 60) == 0, "\(relay.text)")
+            #expect(relay.text.contains("drained"))
+        }
+    }
+}

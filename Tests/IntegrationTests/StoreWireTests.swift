@@ -1,0 +1,96 @@
+import Foundation
+import Glibc
+import SessionStore
+import Sessions
+import TestSupport
+import Testing
+
+extension IntegrationSuites {
+    /// Two real calls through the av1relay binary with its default store (SQLite in the state
+    /// directory) beside the session log, then `av1relay records export|delete` against them while
+    /// the relay still runs.
+    @Suite("Session store and data-subject requests, through the binary", .serialized)
+    struct StoreWireTests {
+        static func records(_ verb: String, _ device: String, _ options: [String]) throws -> (Int32?, String) {
+            let p = try Child(Binaries.av1relay, ["records", verb, "--device", device] + options)
+            let status = p.wait(seconds: 60)
+            return (status, p.text)
+        }
+
+        static func export(_ device: String, _ options: [String]) throws -> RecordKeeper.Export {
+            let (status, text) = try records("export", device, options)
+            guard status == 0 else { throw TestError("records export exited \(String(describing: status)): \(text)") }
+            return try JSONDecoder().decode(RecordKeeper.Export.self, from: Data(text.utf8))
+        }
+
+        @Test func callsAreStoredExportedAndErased() throws {
+            let dir = NSTemporaryDirectory() + "av1relay-store-\(getpid())"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let options = ["--state-directory", dir, "--session-log", "\(dir)/sessions.jsonl"]
+            let relay = try Interop.relay(
+                [
+                    "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--auth-secret", "store-secret", "--pairing", "on",
+                    "--session-interim", "2", "--session-idle", "2",
+                ] + options + RelayPortRanges.arguments(RelayPortRanges.sessionStore))
+            defer { relay.stop() }
+            let port = try Interop.port(relay, "udp")
+            // Two devices' calls at once: what one device's export holds, the other's must not.
+            let calls = try ["robot-store", "robot-other"].map { device in
+                try Child(
+                    Binaries.av1sim,
+                    [
+                        "pair", "--relay", "127.0.0.1:\(port)", "--secret", "store-secret", "--device", device, "--duration", "4",
+                        "--width", "320", "--height", "240",
+                    ] + Interop.av1simMinimumDelivered)
+            }
+            for call in calls { #expect(call.wait(seconds: 60) == 0, "\(call.text)") }
+
+            // The final records reach the store (through its own queue) while the relay runs.
+            var mine: RecordKeeper.Export?
+            let stored = eventually {
+                mine = try? Self.export("robot-store", options)
+                let other = try? Self.export("robot-other", options)
+                return mine?.store.first?.type == "final" && other?.store.first?.type == "final"
+            }
+            try #require(stored, "no final record in the store 30 s after the calls: \(String(describing: mine))")
+            let export = try #require(mine)
+            #expect(export.holds.store == 1)
+            #expect(export.holds.sessionLog >= 2, "interims and the final in the session log")
+            #expect((export.store + export.sessionLog + export.spool).allSatisfy { $0.deviceID == "robot-store" })
+            #expect(export.from != nil && export.to != nil)
+            #expect(FileManager.default.fileExists(atPath: "\(dir)/sessions.sqlite"))
+
+            // Erased while the relay runs: every place, counted; a second time, nothing.
+            let (deleted, deleteText) = try Self.records("delete", "robot-store", options)
+            #expect(deleted == 0, "\(deleteText)")
+            let counts = try JSONDecoder().decode(RecordKeeper.Counts.self, from: Data(deleteText.utf8))
+            #expect(counts.store == 1 && counts.sessionLog == export.holds.sessionLog, "\(deleteText)")
+            let (again, againText) = try Self.records("delete", "robot-store", options)
+            #expect(again == 0)
+            #expect(try JSONDecoder().decode(RecordKeeper.Counts.self, from: Data(againText.utf8)).total == 0, "\(againText)")
+            #expect(try Self.export("robot-store", options).holds.total == 0)
+            #expect(try Self.export("robot-other", options).holds.store == 1)
+            let log = try String(contentsOfFile: "\(dir)/sessions.jsonl", encoding: .utf8)
+            #expect(!log.contains("robot-store") && log.contains("robot-other"))
+
+            // The relay goes on and stops cleanly; nothing of the erased device comes back.
+            relay.signal(SIGTERM)
+            #expect(relay.wait(seconds: 30) == 0, "\(relay.text)")
+            #expect(try Self.export("robot-store", options).holds.total == 0)
+            // The relay's log names no device.
+            #expect(!relay.text.contains("robot-store"))
+        }
+
+        @Test func badRecordsArgumentsExit2() throws {
+            for args in [["records"], ["records", "show"], ["records", "export"], ["records", "delete", "--device"]] {
+                let p = try Child(Binaries.av1relay, args)
+                #expect(p.wait(seconds: 30) == 2, "\(args): \(p.text)")
+                #expect(p.text.contains("Usage: av1relay records"), "\(args): \(p.text)")
+            }
+            let p = try Child(Binaries.av1relay, ["records", "export", "--device", "x", "--session-store", "postgres://db/x"])
+            #expect(p.wait(seconds: 30) == 2)
+            #expect(p.text.contains("session-store"), "\(p.text)")
+        }
+    }
+}
