@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import RelayServer
+import STUN
 import SessionStore
 import Sessions
 
@@ -30,13 +31,13 @@ public enum AdminAPI {
     /// The application for `relay`, listening on `address` (tests pass port 0 and read the port
     /// from `onServerRunning`).
     public static func application(
-        relay: RelayService, address: TransportAddressText, logger: Logger,
+        relay: RelayService, address: TransportAddress, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = router(relay: relay, logger: logger).router
         return Application(
-            router: router, configuration: .init(address: .hostname(address.host, port: address.port), serverName: "av1relay"),
-            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? address.port) }, logger: logger)
+            router: router, configuration: .init(address: .hostname("\(address.ip)", port: Int(address.port)), serverName: "av1relay"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? Int(address.port)) }, logger: logger)
     }
 
     /// The router and the routes it serves, in registration order.
@@ -90,17 +91,6 @@ public enum AdminAPI {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
-    }
-}
-
-/// `admin-listen` as Hummingbird binds it.
-public struct TransportAddressText: Sendable {
-    public var host: String
-    public var port: Int
-
-    public init(host: String, port: Int) {
-        self.host = host
-        self.port = port
     }
 }
 

@@ -21,7 +21,7 @@ struct BearerAuth<Context: RequestContext>: RouterMiddleware {
         guard let header = request.headers[.authorization] else { return nil }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else { return nil }
-        let hash = STUNCrypto.sha256(Array(parts[1].utf8))
+        let hash = AdminToken.hash(of: parts[1])
         var found: AdminToken?
         for t in tokens where STUNCrypto.constantTimeEqual(t.sha256, hash) { found = t }
         return found

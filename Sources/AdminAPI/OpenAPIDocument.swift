@@ -17,6 +17,88 @@ enum OpenAPIDocument {
                 "scheme": "bearer"
               }
             },
+            "responses": {
+              "BadRequest": {
+                "description": "Bad request: a parameter is out of its range (`code` says which)",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Error"
+                    }
+                  }
+                }
+              },
+              "Unauthorized": {
+                "description": "No known bearer token",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Error"
+                    }
+                  }
+                },
+                "headers": {
+                  "WWW-Authenticate": {
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "Bearer realm=\"av1relay\""
+                  }
+                }
+              },
+              "Forbidden": {
+                "description": "The token's scope is `read`; this route needs `admin`",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Error"
+                    }
+                  }
+                }
+              },
+              "NotFound": {
+                "description": "Not found",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Error"
+                    }
+                  }
+                }
+              },
+              "Refused": {
+                "description": "Refused (`reload_refused`): nothing changed",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Error"
+                    }
+                  }
+                }
+              },
+              "StoreUnavailable": {
+                "description": "The session store is off (`no_store`) or cannot be read (`store_unavailable`)",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Error"
+                    }
+                  }
+                }
+              }
+            },
+            "parameters": {
+              "DeviceId": {
+                "name": "deviceId",
+                "in": "path",
+                "required": true,
+                "description": "The device id of the robot's credential (`robot:<id>`)",
+                "schema": {
+                  "type": "string",
+                  "pattern": "^[A-Za-z0-9._~-]{1,128}$"
+                }
+              }
+            },
             "schemas": {
               "Error": {
                 "type": "object",
@@ -526,64 +608,21 @@ enum OpenAPIDocument {
                     }
                   },
                   "400": {
-                    "description": "Bad request: a parameter is out of its range (`code` says which)",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/BadRequest"
                   },
                   "401": {
-                    "description": "No known bearer token",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    },
-                    "headers": {
-                      "WWW-Authenticate": {
-                        "schema": {
-                          "type": "string"
-                        },
-                        "description": "Bearer realm=\"av1relay\""
-                      }
-                    }
+                    "$ref": "#/components/responses/Unauthorized"
                   },
                   "404": {
-                    "description": "Not found",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/NotFound"
                   },
                   "503": {
-                    "description": "The session store is off (`no_store`) or cannot be read (`store_unavailable`)",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/StoreUnavailable"
                   }
                 },
                 "parameters": [
                   {
-                    "name": "deviceId",
-                    "in": "path",
-                    "required": true,
-                    "description": "The device id of the robot's credential (`robot:<id>`)",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[A-Za-z0-9._~-]{1,128}$"
-                    }
+                    "$ref": "#/components/parameters/DeviceId"
                   }
                 ],
                 "security": [
@@ -609,64 +648,21 @@ enum OpenAPIDocument {
                     }
                   },
                   "400": {
-                    "description": "Bad request: a parameter is out of its range (`code` says which)",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/BadRequest"
                   },
                   "401": {
-                    "description": "No known bearer token",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    },
-                    "headers": {
-                      "WWW-Authenticate": {
-                        "schema": {
-                          "type": "string"
-                        },
-                        "description": "Bearer realm=\"av1relay\""
-                      }
-                    }
+                    "$ref": "#/components/responses/Unauthorized"
                   },
                   "404": {
-                    "description": "Not found",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/NotFound"
                   },
                   "503": {
-                    "description": "The session store is off (`no_store`) or cannot be read (`store_unavailable`)",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/StoreUnavailable"
                   }
                 },
                 "parameters": [
                   {
-                    "name": "deviceId",
-                    "in": "path",
-                    "required": true,
-                    "description": "The device id of the robot's credential (`robot:<id>`)",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[A-Za-z0-9._~-]{1,128}$"
-                    }
+                    "$ref": "#/components/parameters/DeviceId"
                   },
                   {
                     "name": "from",
@@ -728,32 +724,10 @@ enum OpenAPIDocument {
                     }
                   },
                   "400": {
-                    "description": "Bad request: a parameter is out of its range (`code` says which)",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/BadRequest"
                   },
                   "401": {
-                    "description": "No known bearer token",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    },
-                    "headers": {
-                      "WWW-Authenticate": {
-                        "schema": {
-                          "type": "string"
-                        },
-                        "description": "Bearer realm=\"av1relay\""
-                      }
-                    }
+                    "$ref": "#/components/responses/Unauthorized"
                   }
                 },
                 "parameters": [
@@ -792,52 +766,16 @@ enum OpenAPIDocument {
                     }
                   },
                   "400": {
-                    "description": "Bad request: a parameter is out of its range (`code` says which)",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/BadRequest"
                   },
                   "401": {
-                    "description": "No known bearer token",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    },
-                    "headers": {
-                      "WWW-Authenticate": {
-                        "schema": {
-                          "type": "string"
-                        },
-                        "description": "Bearer realm=\"av1relay\""
-                      }
-                    }
+                    "$ref": "#/components/responses/Unauthorized"
                   },
                   "404": {
-                    "description": "Not found",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/NotFound"
                   },
                   "503": {
-                    "description": "The session store is off (`no_store`) or cannot be read (`store_unavailable`)",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/StoreUnavailable"
                   }
                 },
                 "parameters": [
@@ -874,74 +812,24 @@ enum OpenAPIDocument {
                     }
                   },
                   "400": {
-                    "description": "Bad request: a parameter is out of its range (`code` says which)",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/BadRequest"
                   },
                   "401": {
-                    "description": "No known bearer token",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    },
-                    "headers": {
-                      "WWW-Authenticate": {
-                        "schema": {
-                          "type": "string"
-                        },
-                        "description": "Bearer realm=\"av1relay\""
-                      }
-                    }
+                    "$ref": "#/components/responses/Unauthorized"
                   },
                   "403": {
-                    "description": "The token's scope is `read`; this route needs `admin`",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/Forbidden"
                   },
                   "404": {
-                    "description": "Not found",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/NotFound"
                   },
                   "503": {
-                    "description": "The session store is off (`no_store`) or cannot be read (`store_unavailable`)",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/StoreUnavailable"
                   }
                 },
                 "parameters": [
                   {
-                    "name": "deviceId",
-                    "in": "path",
-                    "required": true,
-                    "description": "The device id of the robot's credential (`robot:<id>`)",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[A-Za-z0-9._~-]{1,128}$"
-                    }
+                    "$ref": "#/components/parameters/DeviceId"
                   }
                 ],
                 "security": [
@@ -967,74 +855,24 @@ enum OpenAPIDocument {
                     }
                   },
                   "400": {
-                    "description": "Bad request: a parameter is out of its range (`code` says which)",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/BadRequest"
                   },
                   "401": {
-                    "description": "No known bearer token",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    },
-                    "headers": {
-                      "WWW-Authenticate": {
-                        "schema": {
-                          "type": "string"
-                        },
-                        "description": "Bearer realm=\"av1relay\""
-                      }
-                    }
+                    "$ref": "#/components/responses/Unauthorized"
                   },
                   "403": {
-                    "description": "The token's scope is `read`; this route needs `admin`",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/Forbidden"
                   },
                   "404": {
-                    "description": "Not found",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/NotFound"
                   },
                   "503": {
-                    "description": "The session store is off (`no_store`) or cannot be read (`store_unavailable`)",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/StoreUnavailable"
                   }
                 },
                 "parameters": [
                   {
-                    "name": "deviceId",
-                    "in": "path",
-                    "required": true,
-                    "description": "The device id of the robot's credential (`robot:<id>`)",
-                    "schema": {
-                      "type": "string",
-                      "pattern": "^[A-Za-z0-9._~-]{1,128}$"
-                    }
+                    "$ref": "#/components/parameters/DeviceId"
                   }
                 ],
                 "security": [
@@ -1068,32 +906,10 @@ enum OpenAPIDocument {
                     }
                   },
                   "401": {
-                    "description": "No known bearer token",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    },
-                    "headers": {
-                      "WWW-Authenticate": {
-                        "schema": {
-                          "type": "string"
-                        },
-                        "description": "Bearer realm=\"av1relay\""
-                      }
-                    }
+                    "$ref": "#/components/responses/Unauthorized"
                   },
                   "403": {
-                    "description": "The token's scope is `read`; this route needs `admin`",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/Forbidden"
                   }
                 },
                 "security": [
@@ -1130,42 +946,13 @@ enum OpenAPIDocument {
                     }
                   },
                   "401": {
-                    "description": "No known bearer token",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    },
-                    "headers": {
-                      "WWW-Authenticate": {
-                        "schema": {
-                          "type": "string"
-                        },
-                        "description": "Bearer realm=\"av1relay\""
-                      }
-                    }
+                    "$ref": "#/components/responses/Unauthorized"
                   },
                   "403": {
-                    "description": "The token's scope is `read`; this route needs `admin`",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/Forbidden"
                   },
                   "409": {
-                    "description": "Refused (`reload_refused`): nothing changed",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
+                    "$ref": "#/components/responses/Refused"
                   }
                 },
                 "security": [

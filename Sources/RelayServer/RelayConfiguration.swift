@@ -589,4 +589,14 @@ public struct AdminToken: Sendable, Equatable, CustomStringConvertible {
 
     /// Names the token, never its hash.
     public var description: String { "\(name):\(scope.rawValue)" }
+
+    /// The SHA-256 the configuration keeps of a bearer token.
+    public static func hash(of token: some StringProtocol) -> [UInt8] { STUNCrypto.sha256(Array(token.utf8)) }
+
+    /// A new random token (64 hex digits) and its configuration value, `NAME:SCOPE:SHA256`.
+    public static func make(name: String, scope: Scope) -> (token: String, configuration: String) {
+        func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+        let token = hex(STUNCrypto.randomBytes(32))
+        return (token, "\(name):\(scope.rawValue):\(hex(hash(of: token)))")
+    }
 }

@@ -67,7 +67,7 @@ public final class RelayServer: @unchecked Sendable {
         var sinks: [any SessionSink] = []
         if let path = c.sessionLog { sinks.append(try JSONLinesSink(path: path, maxBytes: c.sessionLogMaxBytes, keep: c.sessionLogKeep)) }
         if c.sessionStdout { sinks.append(StandardOutputSink()) }
-        if let store = try openStore(c, logger: logger) {
+        if let store = try openStore(c) {
             sinks.append(
                 StoreWriter(store: store, spoolPath: c.sessionSpoolPath, spoolMaxBytes: c.sessionSpoolMaxBytes) { level, message, counts in
                     let metadata = counts.mapValues { Logger.MetadataValue.string("\($0)") }
@@ -81,21 +81,17 @@ public final class RelayServer: @unchecked Sendable {
         return sinks
     }
 
-    /// The store the configuration names (SQLite or PostgreSQL), opened and migrated; nil for none.
-    public static func openStore(
-        _ c: RelayConfiguration, logger: Logger = Logger(label: "av1relay") { _ in SwiftLogNoOpLogHandler() }
-    ) throws -> (any SessionStore)? {
-        if let path = c.sessionStorePath { return try SQLiteSessionStore(path: path) }
-        return nil
+    /// The store the configuration names, opened and migrated; nil for none.
+    public static func openStore(_ c: RelayConfiguration) throws -> (any SessionStore)? {
+        try c.sessionStorePath.map { try SQLiteSessionStore(path: $0) }
     }
 
-    /// The store, session log and spool of a configuration, for export, erasure and retention
-    /// (`writer`: the running relay's, so that deliveries pause meanwhile).
-    public static func recordKeeper(_ c: RelayConfiguration, writer: StoreWriter?) throws -> RecordKeeper {
-        let store: (any SessionStore)? = try writer?.store ?? openStore(c)
+    /// The store, session log and spool a configuration names, for `av1relay records` (no relay
+    /// running in this process; a running relay's own is `recordKeeper()`).
+    public static func recordKeeper(_ c: RelayConfiguration) throws -> RecordKeeper {
+        let store = try openStore(c)
         return RecordKeeper(
-            store: store, writer: writer, sessionLog: c.sessionLog, sessionLogKeep: c.sessionLogKeep,
-            spoolPath: store == nil ? nil : c.sessionSpoolPath)
+            store: store, sessionLog: c.sessionLog, sessionLogKeep: c.sessionLogKeep, spoolPath: store == nil ? nil : c.sessionSpoolPath)
     }
 
     /// Builds the engines and binds every listener; throws if a socket cannot be opened.

@@ -16,8 +16,9 @@ public final class RelayService: Service, Sendable {
     let readConfiguration: @Sendable () throws -> RelayConfiguration
     let logger: Logger
 
-    /// Drain requests: SIGUSR1, or the admin API's `POST /v1/drain`.
+    /// Serving and not draining (`isReady`).
     let readyState = Mutex(false)
+    /// Drain requests: SIGUSR1, or the admin API's `POST /v1/drain`.
     let drainRequests: AsyncStream<Void>
     let drainRequester: AsyncStream<Void>.Continuation
 

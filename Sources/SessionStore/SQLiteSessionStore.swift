@@ -62,19 +62,13 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
-    static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }()
-
     static func decode(_ rows: [Row]) throws -> [SessionRecord] {
         let decoder = JSONDecoder()
         return try rows.map { try decoder.decode(SessionRecord.self, from: Data(($0["record"] as String).utf8)) }
     }
 
     public func write(_ records: [SessionRecord]) throws {
-        let rows = try records.map { r in (r, String(decoding: try Self.encoder.encode(r), as: UTF8.self)) }
+        let rows = try records.map { r in (r, String(decoding: try r.json(), as: UTF8.self)) }
         try database.write { db in
             for (r, json) in rows {
                 // The final record of a session is kept over any interim that arrives after it.

@@ -58,10 +58,3 @@ public struct StoreError: Error, CustomStringConvertible {
 
     public init(_ description: String) { self.description = description }
 }
-
-extension SessionRecord {
-    /// ISO 8601 UTC to the millisecond, as records carry their times (these sort as strings).
-    public static func timestamp(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-    }
-}

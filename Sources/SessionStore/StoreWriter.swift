@@ -46,7 +46,7 @@ public final class StoreWriter: SessionSink, @unchecked Sendable {  // `lock` gu
         self.capacity = capacity
         self.retryInterval = retryInterval
         self.log = log
-        if spooledCount() > 0 { queue.async { self.drainSpool() } }
+        if spoolHoldsRecords { queue.async { self.drainSpool() } }
     }
 
     /// Hands the record to the store's thread; past the queue's capacity it goes straight to the
@@ -79,7 +79,7 @@ public final class StoreWriter: SessionSink, @unchecked Sendable {  // `lock` gu
 
     /// On the store's thread.
     func deliver(_ records: [SessionRecord]) {
-        if spooledCount() == 0 {
+        if !spoolHoldsRecords {
             do {
                 try store.write(records)
                 return
@@ -95,8 +95,7 @@ public final class StoreWriter: SessionSink, @unchecked Sendable {  // `lock` gu
     func spool(_ records: [SessionRecord]) throws {
         do {
             let data = try records.reduce(into: Data()) { $0.append(try $1.jsonLine()) }
-            let size = (try? FileManager.default.attributesOfItem(atPath: spoolPath)[.size] as? Int) ?? 0
-            guard size + data.count <= spoolMaxBytes else {
+            guard spoolSize + data.count <= spoolMaxBytes else {
                 throw StoreError("the spool is full (\(spoolMaxBytes) bytes)")
             }
             try JSONLinesFile.append(data, to: spoolPath)
@@ -109,6 +108,12 @@ public final class StoreWriter: SessionSink, @unchecked Sendable {  // `lock` gu
             throw error
         }
     }
+
+    /// The spool file's size in bytes (0 when there is none).
+    var spoolSize: Int { (try? FileManager.default.attributesOfItem(atPath: spoolPath)[.size] as? Int) ?? 0 }
+
+    /// Whether the spool has anything in it: its size, not its records (asked per delivery).
+    var spoolHoldsRecords: Bool { spoolSize > 0 }
 
     func spooledCount() -> Int {
         (try? JSONLinesFile.records(spoolPath).count) ?? 0

@@ -222,9 +222,8 @@ public final class SessionRegistry: Sendable {
         return String(format: "%016llx%016llx", g.next() as UInt64, g.next() as UInt64)
     }
 
-    /// ISO 8601 UTC with milliseconds ("2026-11-29T12:00:00.000Z").
     static func iso(_ unix: Double) -> String {
-        Date(timeIntervalSince1970: unix).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        SessionRecord.timestamp(Date(timeIntervalSince1970: unix))
     }
 
     func record(

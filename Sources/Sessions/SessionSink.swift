@@ -12,13 +12,25 @@ extension SessionSink {
 }
 
 extension SessionRecord {
-    /// One line of JSON, keys sorted (stable for diffing and grepping).
-    public func jsonLine() throws -> Data {
+    /// The record as JSON, keys sorted (stable for diffing and grepping): what every sink and
+    /// store keeps.
+    public func json() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var data = try encoder.encode(self)
+        return try encoder.encode(self)
+    }
+
+    /// One line of JSON Lines.
+    public func jsonLine() throws -> Data {
+        var data = try json()
         data.append(0x0A)
         return data
+    }
+
+    /// ISO 8601 UTC to the millisecond, as records carry their times ("2026-11-29T12:00:00.000Z";
+    /// these sort as strings).
+    public static func timestamp(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 }
 

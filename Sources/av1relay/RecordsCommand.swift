@@ -43,7 +43,7 @@ enum RecordsCommand {
             return fail("\(error)", 2)
         }
         do {
-            let keeper = try RelayServer.recordKeeper(configuration, writer: nil)
+            let keeper = try RelayServer.recordKeeper(configuration)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
             let output: Data

@@ -28,13 +28,13 @@ if arguments.first == "records" {
 // `av1relay admin-token NAME read|admin`: a new random bearer token and the configuration line
 // that holds its hash.
 if arguments.first == "admin-token" {
-    guard arguments.count == 3, AdminToken.Scope(rawValue: arguments[2]) != nil, !arguments[1].isEmpty, !arguments[1].contains(":") else {
+    guard arguments.count == 3, let scope = AdminToken.Scope(rawValue: arguments[2]), !arguments[1].isEmpty, !arguments[1].contains(":")
+    else {
         fail("usage: av1relay admin-token NAME read|admin", code: 2)
     }
-    let token = STUNCrypto.randomBytes(32).map { String(format: "%02x", $0) }.joined()
-    let hash = STUNCrypto.sha256(Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
-    print("token: \(token)")
-    print("admin-token = \(arguments[1]):\(arguments[2]):\(hash)")
+    let made = AdminToken.make(name: arguments[1], scope: scope)
+    print("token: \(made.token)")
+    print("admin-token = \(made.configuration)")
     exit(0)
 }
 
@@ -111,7 +111,7 @@ if let admin = configuration.adminListen {
         logger.warning("admin API without admin-token: only /healthz, /readyz and /openapi.json answer; every other route is 401")
     }
     let api = AdminAPI.application(
-        relay: relay, address: TransportAddressText(host: "\(admin.ip)", port: Int(admin.port)), logger: logger
+        relay: relay, address: admin, logger: logger
     ) { port in
         logger.info("admin API serving", metadata: ["port": "\(port)", "tokens": "\(configuration.adminTokens.count)"])
     }

@@ -121,12 +121,14 @@ final class Child {
     let process = Process()
     private let output = Output()
 
-    /// `environment`, when given, is the child's whole environment.
-    init(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+    /// `environment`, when given, is the child's whole environment; `directory` its working
+    /// directory (for tools that leave files where they run).
+    init(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil) throws {
         let pipe = Pipe()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.standardOutput = pipe
         process.standardError = pipe
         try process.run()
