@@ -129,9 +129,17 @@ struct Handlers: Sendable {
         return store
     }
 
-    /// A store call; its failure is 503 `store_unavailable`, not a 500.
-    func stored<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let error as APIError { throw error } catch {
+    /// Store calls block (a query, a file read, a database round trip bounded by its timeout), so
+    /// they run here rather than on the cooperative pool that serves every other request.
+    static let storeQueue = DispatchQueue(label: "av1relay.admin.store", attributes: .concurrent)
+
+    /// A store call, off the cooperative pool; its failure is 503 `store_unavailable`, not a 500.
+    func stored<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        do {
+            return try await withCheckedThrowingContinuation { continuation in
+                Self.storeQueue.async { continuation.resume(with: Result { try body() }) }
+            }
+        } catch let error as APIError { throw error } catch {
             throw APIError(.serviceUnavailable, "store_unavailable", "the session store cannot be read now")
         }
     }
@@ -145,7 +153,8 @@ struct Handlers: Sendable {
     func device(_: Request, _ context: BasicRequestContext) async throws -> Response {
         let id = try Self.deviceID(context)
         let live = server.live(device: id)
-        let last = try stored { try store?.records(device: id).last { $0.type == "final" } }
+        let store = store
+        let last = try await stored { try store?.lastFinal(device: id) }
         let seen = [live.lastActivity, live.session?.end, last?.end].compactMap { $0 }.max()
         return try AdminAPI.json(
             DeviceStatus(
@@ -167,13 +176,12 @@ struct Handlers: Sendable {
         let to = try Self.time(request, "to")
         let cursor = query.get("cursor").map { String($0) }
         let store = try storeOrFail()
-        let page: SessionPage
-        do {
-            page = try store.sessions(device: id, from: from, to: to, limit: limit, after: cursor)
-        } catch let error as StoreError where error.description == "invalid cursor" {
-            throw APIError.badRequest("invalid_cursor", "'cursor' is not one this API gave")
-        } catch {
-            throw APIError(.serviceUnavailable, "store_unavailable", "the session store cannot be read now")
+        let page = try await stored { [limit] in
+            do {
+                return try store.sessions(device: id, from: from, to: to, limit: limit, after: cursor)
+            } catch let error as StoreError where error.description == "invalid cursor" {
+                throw APIError.badRequest("invalid_cursor", "'cursor' is not one this API gave")
+            }
         }
         return try AdminAPI.json(SessionList(sessions: page.records, nextCursor: page.nextCursor))
     }
@@ -192,18 +200,21 @@ struct Handlers: Sendable {
             throw APIError.badRequest("invalid_session_id", "a session id is 32 lowercase hex digits")
         }
         if let live = server.liveSessions().first(where: { $0.sessionID == id }) { return try AdminAPI.json(live) }
-        guard let record = try stored({ try storeOrFail().session(id: id) }) else { throw APIError.notFound("no session \(id) here") }
+        let store = try storeOrFail()
+        guard let record = try await stored({ try store.session(id: id) }) else { throw APIError.notFound("no session \(id) here") }
         return try AdminAPI.json(record)
     }
 
     func export(_: Request, _ context: BasicRequestContext) async throws -> Response {
         let id = try Self.deviceID(context)
-        return try AdminAPI.json(try stored { try server.recordKeeper().export(device: id) })
+        let keeper = server.recordKeeper()
+        return try AdminAPI.json(try await stored { try keeper.export(device: id) })
     }
 
     func delete(_: Request, _ context: BasicRequestContext) async throws -> Response {
         let id = try Self.deviceID(context)
-        return try AdminAPI.json(try stored { try server.recordKeeper().delete(device: id) })
+        let keeper = server.recordKeeper()
+        return try AdminAPI.json(try await stored { try keeper.delete(device: id) })
     }
 
     func drain(_: Request, _: BasicRequestContext) async throws -> Response {

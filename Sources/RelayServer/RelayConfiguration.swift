@@ -1,4 +1,5 @@
 import STUN
+import SessionStore
 import TURN
 
 /// Everything `av1relay` can be told, with its defaults. One value type; `--flag VALUE` and a
@@ -47,7 +48,8 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var sessionLogKeep = 5
     /// Where the relay keeps its own files: the SQLite store and the store's spool.
     public var stateDirectory = "."
-    /// The session store: `sqlite` (`<state-directory>/sessions.sqlite`), `sqlite:PATH`, or nil.
+    /// The session store: `sqlite` (`<state-directory>/sessions.sqlite`), `sqlite:PATH`, a
+    /// `postgres://` URL (a fleet's one database; it may hold a password), or nil.
     public var sessionStore: String? = "sqlite"
     public var sessionSpoolMaxBytes = 64 << 20
     /// Records of sessions that ended longer ago than this are erased (hourly).
@@ -92,6 +94,12 @@ public struct RelayConfiguration: Sendable, Equatable {
         guard let store = sessionStore, store.hasPrefix("sqlite") else { return nil }
         if store == "sqlite" { return inStateDirectory("sessions.sqlite") }
         return String(store.dropFirst("sqlite:".count))
+    }
+
+    /// The PostgreSQL store's settings, when the store is PostgreSQL (parsed when configured).
+    public var postgresStore: PostgresSessionStore.Settings? {
+        guard let store = sessionStore, store.hasPrefix("postgres") else { return nil }
+        return try? PostgresSessionStore.Settings(url: store)
     }
 
     /// Where records wait while the store is unavailable.
@@ -365,7 +373,8 @@ extension RelayConfiguration {
         },
         Option(
             key: "session-store", value: "STORE",
-            help: "where records are kept to be queried: sqlite (state-directory/sessions.sqlite), sqlite:FILE or none (default sqlite)"
+            help:
+                "where records are kept to be queried: sqlite (state-directory/sessions.sqlite), sqlite:FILE, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require] (one for a fleet) or none (default sqlite)"
         ) {
             c, v throws(Invalid) in
             if v == "none" {
@@ -373,9 +382,14 @@ extension RelayConfiguration {
             } else if v == "sqlite" || (v.hasPrefix("sqlite:") && v.count > "sqlite:".count) {
                 c.sessionStore = v
             } else if v.hasPrefix("postgres://") || v.hasPrefix("postgresql://") {
-                throw Invalid(key: "session-store", reason: "a PostgreSQL store is not built yet: use sqlite, sqlite:FILE or none")
+                do {
+                    _ = try PostgresSessionStore.Settings(url: v)
+                } catch {
+                    throw Invalid(key: "session-store", reason: "\(error)")
+                }
+                c.sessionStore = v
             } else {
-                throw Invalid(key: "session-store", reason: "'\(v)' is not sqlite, sqlite:FILE or none")
+                throw Invalid(key: "session-store", reason: "it is sqlite, sqlite:FILE, postgres://USER@HOST/DATABASE or none")
             }
         },
         Option(

@@ -67,7 +67,7 @@ public final class RelayServer: @unchecked Sendable {
         var sinks: [any SessionSink] = []
         if let path = c.sessionLog { sinks.append(try JSONLinesSink(path: path, maxBytes: c.sessionLogMaxBytes, keep: c.sessionLogKeep)) }
         if c.sessionStdout { sinks.append(StandardOutputSink()) }
-        if let store = try openStore(c) {
+        if let store = try openStore(c, reachable: false, logger: logger) {
             sinks.append(
                 StoreWriter(store: store, spoolPath: c.sessionSpoolPath, spoolMaxBytes: c.sessionSpoolMaxBytes) { level, message, counts in
                     let metadata = counts.mapValues { Logger.MetadataValue.string("\($0)") }
@@ -81,9 +81,13 @@ public final class RelayServer: @unchecked Sendable {
         return sinks
     }
 
-    /// The store the configuration names, opened and migrated; nil for none.
-    public static func openStore(_ c: RelayConfiguration) throws -> (any SessionStore)? {
-        try c.sessionStorePath.map { try SQLiteSessionStore(path: $0) }
+    /// The store the configuration names, opened and migrated; nil for none. A relay opens it
+    /// with `reachable` false: a PostgreSQL server down at start delays the migrations, not the relay.
+    public static func openStore(
+        _ c: RelayConfiguration, reachable: Bool = true, logger: Logger = Logger(label: "av1relay") { _ in SwiftLogNoOpLogHandler() }
+    ) throws -> (any SessionStore)? {
+        if let settings = c.postgresStore { return try PostgresSessionStore(settings: settings, reachable: reachable, logger: logger) }
+        return try c.sessionStorePath.map { try SQLiteSessionStore(path: $0) }
     }
 
     /// The store, session log and spool a configuration names, for `av1relay records` (no relay

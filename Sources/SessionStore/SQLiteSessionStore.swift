@@ -125,6 +125,17 @@ public final class SQLiteSessionStore: SessionStore {
         return try Self.decode(rows)
     }
 
+    public func lastFinal(device: String) throws -> SessionRecord? {
+        let rows = try database.read { db in
+            try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT record FROM session_records WHERE device_id = ? AND type = 'final' ORDER BY start DESC, session_id DESC LIMIT 1",
+                arguments: [device])
+        }
+        return try Self.decode(rows).first
+    }
+
     public func delete(device: String) throws -> Int {
         try database.write { db in
             try db.execute(sql: "DELETE FROM session_records WHERE device_id = ?", arguments: [device])

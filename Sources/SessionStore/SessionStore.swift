@@ -5,8 +5,8 @@ import Sessions
 /// (interims while it lasts, then the final, which a late interim never replaces). Writing a
 /// record twice leaves one row, so a spool replayed after a failure writes each exactly once.
 ///
-/// Implementations: `SQLiteSessionStore` (embedded, the default); PostgreSQL for a fleet comes
-/// behind the same protocol.
+/// Implementations: `SQLiteSessionStore` (embedded, the default) and `PostgresSessionStore` (one
+/// database for a fleet). Calls block their thread: make them off Swift's cooperative pool.
 public protocol SessionStore: Sendable {
     /// Writes records, all or none.
     func write(_ records: [SessionRecord]) throws
@@ -17,6 +17,8 @@ public protocol SessionStore: Sendable {
     func session(id: String) throws -> SessionRecord?
     /// Every record held about a device, oldest first.
     func records(device: String) throws -> [SessionRecord]
+    /// The final record of the device's latest session that has one.
+    func lastFinal(device: String) throws -> SessionRecord?
     /// Erases a device's records; returns how many.
     func delete(device: String) throws -> Int
     /// Erases the records of sessions that ended before `cutoff` (ISO 8601); returns how many.

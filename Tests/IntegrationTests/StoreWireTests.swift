@@ -82,15 +82,70 @@ extension IntegrationSuites {
             #expect(!relay.text.contains("robot-store"))
         }
 
+        /// A fleet's store: two relays on one PostgreSQL database, each with its own admin API. A
+        /// call through one is read, exported and erased through the other's.
+        @Test func twoRelaysShareOnePostgresDatabase() throws {
+            let url = try PostgresServer.shared.get().makeDatabase()
+            let admin = try Admin.token("fleet-ops", "admin")
+            let dir = NSTemporaryDirectory() + "av1relay-fleet-store-\(getpid())"
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let ranges = [RelayPortRanges.sessionStore.lowerBound...28499, 28500...RelayPortRanges.sessionStore.upperBound]
+            let relays = try ranges.enumerated().map { index, range in
+                try FileManager.default.createDirectory(atPath: "\(dir)/\(index)", withIntermediateDirectories: true)
+                return try Interop.relay(
+                    [
+                        "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--auth-secret", "fleet-store-secret", "--pairing", "on",
+                        "--session-interim", "2", "--session-idle", "2", "--state-directory", "\(dir)/\(index)",
+                        "--session-store", url, "--admin-listen", "127.0.0.1:0", "--admin-token", admin.config,
+                    ] + RelayPortRanges.arguments(range))
+            }
+            defer { for relay in relays { relay.stop() } }
+            let port = try Interop.port(relays[0], "udp")
+            let other = "http://127.0.0.1:\(try Admin.port(relays[1]))"
+            let sim = try Child(
+                Binaries.av1sim,
+                [
+                    "pair", "--relay", "127.0.0.1:\(port)", "--secret", "fleet-store-secret", "--device", "robot-fleet", "--duration", "4",
+                    "--width", "320", "--height", "240",
+                ] + Interop.av1simMinimumDelivered)
+            #expect(sim.wait(seconds: 60) == 0, "\(sim.text)")
+
+            // The first relay's final record, read through the second relay's API.
+            var sessions: [[String: Any]] = []
+            let seen = eventually {
+                let answer = try? Admin.request("GET", other + "/v1/devices/robot-fleet/sessions", token: admin.token)
+                sessions = answer?.json?["sessions"] as? [[String: Any]] ?? []
+                return sessions.contains { $0["type"] as? String == "final" }
+            }
+            try #require(seen, "no final record through the other relay 30 s after the call: \(sessions)")
+            #expect(sessions.count == 1, "one row per session: \(sessions)")
+            let status = try Admin.request("GET", other + "/v1/devices/robot-fleet", token: admin.token).json ?? [:]
+            #expect(status["in_call"] as? Bool == false, "\(status)")
+            #expect((status["last_session"] as? [String: Any])?["session_id"] as? String == sessions.first?["session_id"] as? String)
+
+            // Erased through the second relay, gone for the first.
+            let erased = try Admin.request("DELETE", other + "/v1/devices/robot-fleet/records", token: admin.token).json ?? [:]
+            #expect(erased["store"] as? Int == 1, "\(erased)")
+            let first = "http://127.0.0.1:\(try Admin.port(relays[0]))"
+            let export = try Admin.request("GET", first + "/v1/devices/robot-fleet/export", token: admin.token).json ?? [:]
+            #expect((export["holds"] as? [String: Any])?["store"] as? Int == 0, "\(export)")
+
+            for relay in relays {
+                relay.signal(SIGTERM)
+                #expect(relay.wait(seconds: 30) == 0, "\(relay.text)")
+                #expect(!relay.text.contains("robot-fleet"), "the relay's log names no device")
+            }
+        }
+
         @Test func badRecordsArgumentsExit2() throws {
             for args in [["records"], ["records", "show"], ["records", "export"], ["records", "delete", "--device"]] {
                 let p = try Child(Binaries.av1relay, args)
                 #expect(p.wait(seconds: 30) == 2, "\(args): \(p.text)")
                 #expect(p.text.contains("Usage: av1relay records"), "\(args): \(p.text)")
             }
-            let p = try Child(Binaries.av1relay, ["records", "export", "--device", "x", "--session-store", "postgres://db/x"])
+            let p = try Child(Binaries.av1relay, ["records", "export", "--device", "x", "--session-store", "postgres://127.0.0.1/x"])
             #expect(p.wait(seconds: 30) == 2)
-            #expect(p.text.contains("session-store"), "\(p.text)")
+            #expect(p.text.contains("session-store") && p.text.contains("names no user"), "\(p.text)")
         }
     }
 }

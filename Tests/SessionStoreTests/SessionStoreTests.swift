@@ -2,6 +2,7 @@ import Foundation
 import SessionStore
 import Sessions
 import Synchronization
+import TestSupport
 import Testing
 
 /// A record as the relay writes one (schema 1), with the fields these tests vary.
@@ -23,12 +24,30 @@ final class Scratch {
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }
 }
 
-@Suite("SQLite session store")
-struct SQLiteStoreTests {
-    @Test("a session is one row: the final record wins over interims, also a late one; a second write changes nothing")
-    func oneRowPerSession() throws {
+/// The two stores, for the tests that every store must pass.
+enum Backend: String, CaseIterable, CustomTestStringConvertible {
+    case sqlite, postgres
+    var testDescription: String { rawValue }
+
+    /// A new, empty store: a file in `dir`, or a database of the shared PostgreSQL server.
+    func open(_ dir: Scratch) throws -> any SessionStore {
+        switch self {
+        case .sqlite: return try SQLiteSessionStore(path: dir.path("s.sqlite"))
+        case .postgres:
+            let url = try PostgresServer.shared.get().makeDatabase()
+            return try PostgresSessionStore(settings: .init(url: url))
+        }
+    }
+}
+
+@Suite("Session stores: SQLite and PostgreSQL, the same tests")
+struct StoreTests {
+    @Test(
+        "a session is one row: the final record wins over interims, also a late one; a second write changes nothing",
+        arguments: Backend.allCases)
+    func oneRowPerSession(_ backend: Backend) throws {
         let dir = try Scratch()
-        let store = try SQLiteSessionStore(path: dir.path("s.sqlite"))
+        let store = try backend.open(dir)
         let interim = try record("s1", device: "r1", type: "interim", start: "2026-12-01T10:00:00.000Z", end: "2026-12-01T10:00:30.000Z")
         let final = try record("s1", device: "r1", start: "2026-12-01T10:00:00.000Z", end: "2026-12-01T10:05:00.000Z")
         try store.write([interim])
@@ -39,12 +58,19 @@ struct SQLiteStoreTests {
         #expect(try store.session(id: "s1") == final)
         #expect(try store.records(device: "r1") == [final])
         #expect(try store.session(id: "nope") == nil)
+        // The last session is the latest with a final record: a later live one is not it yet.
+        try store.write([
+            try record("s2", device: "r1", type: "interim", start: "2026-12-01T11:00:00.000Z", end: "2026-12-01T11:00:30.000Z")
+        ])
+        try store.write([try record("s0", device: "r1", start: "2026-11-30T10:00:00.000Z", end: "2026-11-30T10:05:00.000Z")])
+        #expect(try store.lastFinal(device: "r1") == final)
+        #expect(try store.lastFinal(device: "r2") == nil)
     }
 
-    @Test("pages of a device's sessions by start, with a cursor and a time window")
-    func pages() throws {
+    @Test("pages of a device's sessions by start, with a cursor and a time window", arguments: Backend.allCases)
+    func pages(_ backend: Backend) throws {
         let dir = try Scratch()
-        let store = try SQLiteSessionStore(path: dir.path("s.sqlite"))
+        let store = try backend.open(dir)
         let records = try (0..<7).map { i in
             try record("s\(i)", device: "r1", start: "2026-12-01T10:0\(i):00.000Z", end: "2026-12-01T10:0\(i):30.000Z")
         }
@@ -66,10 +92,10 @@ struct SQLiteStoreTests {
         #expect(throws: StoreError.self) { try store.sessions(device: "r1", from: nil, to: nil, limit: 3, after: "not a cursor") }
     }
 
-    @Test("delete erases one device's records and returns how many; purge erases by end")
-    func deleteAndPurge() throws {
+    @Test("delete erases one device's records and returns how many; purge erases by end", arguments: Backend.allCases)
+    func deleteAndPurge(_ backend: Backend) throws {
         let dir = try Scratch()
-        let store = try SQLiteSessionStore(path: dir.path("s.sqlite"))
+        let store = try backend.open(dir)
         try store.write([
             try record("a", device: "r1", start: "2026-09-01T10:00:00.000Z", end: "2026-09-01T11:00:00.000Z"),
             try record("b", device: "r1", start: "2026-12-01T10:00:00.000Z", end: "2026-12-01T11:00:00.000Z"),
@@ -124,6 +150,7 @@ final class FlakyStore: SessionStore, @unchecked Sendable {
     }
     func session(id: String) throws -> SessionRecord? { try inner.session(id: id) }
     func records(device: String) throws -> [SessionRecord] { try inner.records(device: device) }
+    func lastFinal(device: String) throws -> SessionRecord? { try inner.lastFinal(device: device) }
     func delete(device: String) throws -> Int { try inner.delete(device: device) }
     func purge(endedBefore cutoff: String) throws -> Int { try inner.purge(endedBefore: cutoff) }
     func audit(_ entry: AuditEntry) throws { try inner.audit(entry) }
@@ -211,8 +238,8 @@ struct StoreWriterTests {
 @Suite("Data-subject requests and retention across store, session log and spool")
 struct RecordKeeperTests {
     /// A store with r1 and r2 sessions, a session log rotated once with both, and a spool with both.
-    static func keeper(in dir: Scratch) throws -> (RecordKeeper, SQLiteSessionStore) {
-        let store = try SQLiteSessionStore(path: dir.path("s.sqlite"))
+    static func keeper(in dir: Scratch, _ backend: Backend) throws -> (RecordKeeper, any SessionStore) {
+        let store = try backend.open(dir)
         try store.write([
             try record("s1", device: "r1", start: "2026-08-01T10:00:00.000Z", end: "2026-08-01T11:00:00.000Z"),
             try record("s2", device: "r1", start: "2026-12-01T10:00:00.000Z", end: "2026-12-01T11:00:00.000Z"),
@@ -238,10 +265,10 @@ struct RecordKeeperTests {
         return (keeper, store)
     }
 
-    @Test("export holds every record of the device, from every place, and nothing of another")
-    func export() throws {
+    @Test("export holds every record of the device, from every place, and nothing of another", arguments: Backend.allCases)
+    func export(_ backend: Backend) throws {
         let dir = try Scratch()
-        let (keeper, _) = try Self.keeper(in: dir)
+        let (keeper, _) = try Self.keeper(in: dir, backend)
         let export = try keeper.export(device: "r1", now: Date(timeIntervalSince1970: 1_796_000_000))
         #expect(export.holds == .init(store: 2, sessionLog: 4, spool: 1))
         #expect((export.store + export.sessionLog + export.spool).allSatisfy { $0.deviceID == "r1" })
@@ -253,10 +280,12 @@ struct RecordKeeperTests {
         #expect(json.contains("\"device_id\":\"r1\""))
     }
 
-    @Test("delete erases the device everywhere (rotated logs too), leaves others, is idempotent, and is audited without whose")
-    func delete() throws {
+    @Test(
+        "delete erases the device everywhere (rotated logs too), leaves others, is idempotent, and is audited without whose",
+        arguments: Backend.allCases)
+    func delete(_ backend: Backend) throws {
         let dir = try Scratch()
-        let (keeper, store) = try Self.keeper(in: dir)
+        let (keeper, store) = try Self.keeper(in: dir, backend)
         let counts = try keeper.delete(device: "r1")
         #expect(counts == .init(store: 2, sessionLog: 4, spool: 1))
         #expect(counts.total == 7)
@@ -291,10 +320,10 @@ struct RecordKeeperTests {
         #expect(try JSONLinesFile.records(path).map(\.sessionID) == ["l3", "l4"])
     }
 
-    @Test("retention erases what ended more than N days before the given time, everywhere")
-    func retention() throws {
+    @Test("retention erases what ended more than N days before the given time, everywhere", arguments: Backend.allCases)
+    func retention(_ backend: Backend) throws {
         let dir = try Scratch()
-        let (keeper, store) = try Self.keeper(in: dir)
+        let (keeper, store) = try Self.keeper(in: dir, backend)
         // 2026-12-02T12:00:00Z, 90 days: the cutoff is 2026-09-03.
         let now = try #require(ISO8601DateFormatter().date(from: "2026-12-02T12:00:00Z"))
         let counts = try keeper.purge(olderThanDays: 90, now: now)

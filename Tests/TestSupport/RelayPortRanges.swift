@@ -37,6 +37,8 @@ public enum RelayPortRanges {
     public static let sessionStore: ClosedRange<UInt16> = 28000...28999
     /// AdminWireTests: a call through the binary watched through its admin API.
     public static let adminAPI: ClosedRange<UInt16> = 29000...29999
+    /// The PostgreSQL servers the store tests start (`PostgresServer`), one port each.
+    public static let postgresServers: ClosedRange<UInt16> = 30000...30099
 
     public static let all: [(name: String, range: ClosedRange<UInt16>)] = [
         ("udpDataBothWays", udpDataBothWays), ("udpDeniedPeers", udpDeniedPeers), ("udpBadInput", udpBadInput),
@@ -45,7 +47,7 @@ public enum RelayPortRanges {
         ("streamClose", streamClose), ("datagramLimit", datagramLimit), ("coturnInterop", coturnInterop),
         ("streamInterop", streamInterop), ("av1sim", av1sim), ("sessionRecords", sessionRecords), ("coturnServer", coturnServer),
         ("relayIOUnitTests", relayIOUnitTests), ("sessionStore", sessionStore),
-        ("adminAPI", adminAPI),
+        ("adminAPI", adminAPI), ("postgresServers", postgresServers),
     ]
 
     /// `--min-port`/`--max-port` for the av1relay binary.
