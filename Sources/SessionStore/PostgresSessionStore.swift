@@ -70,8 +70,9 @@ public final class PostgresSessionStore: SessionStore {
             self.timeout = timeout
         }
 
-        /// For logs: where, never the password.
-        public var description: String { "postgres://\(username)@\(host):\(port)/\(database)" }
+        /// For logs and errors: the database's name, never its address, user or password (logs
+        /// hold no address or user name of any kind).
+        public var description: String { "the PostgreSQL database '\(database)'" }
     }
 
     /// The schema's migrations, oldest first. A new one is appended, never edited.
@@ -184,7 +185,7 @@ public final class PostgresSessionStore: SessionStore {
         let seconds = Double(settings.timeout.components.seconds)
         guard done.wait(timeout: .now() + seconds) == .success else {
             task.cancel()
-            throw StoreError("the PostgreSQL store \(settings) did not answer \(what) within \(Int(seconds)) s")
+            throw StoreError("\(settings) did not answer \(what) within \(Int(seconds)) s")
         }
         do {
             return try outcome.get()
@@ -205,9 +206,10 @@ public final class PostgresSessionStore: SessionStore {
         case let error as PSQLError:
             // PSQLError's description hides the server's message; its fields say what happened.
             let message = error.serverInfo?[.message].map { ": \($0)" } ?? ""
-            return StoreError("the PostgreSQL store \(settings) failed \(what) (\(error.code))\(message)")
+            return StoreError("\(settings) failed \(what) (\(error.code))\(message)")
         default:
-            return StoreError("the PostgreSQL store \(settings) failed \(what): \(error)")
+            // Only the kind: a connection error's description may name the server's address.
+            return StoreError("\(settings) failed \(what): \(type(of: error))")
         }
     }
 

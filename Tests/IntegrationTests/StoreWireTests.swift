@@ -83,9 +83,13 @@ extension IntegrationSuites {
         }
 
         /// A fleet's store: two relays on one PostgreSQL database, each with its own admin API. A
-        /// call through one is read, exported and erased through the other's.
+        /// call through one is read through the other's; the database stops mid-run and a call
+        /// goes on, its records spool, and when the database is back both calls are there once
+        /// each; erasure through one relay is seen by the other.
         @Test func twoRelaysShareOnePostgresDatabase() throws {
-            let url = try PostgresServer.shared.get().makeDatabase()
+            let server = try PostgresServer()  // its own: this test stops it
+            defer { server.remove() }
+            let url = try server.makeDatabase()
             let admin = try Admin.token("fleet-ops", "admin")
             let dir = NSTemporaryDirectory() + "av1relay-fleet-store-\(getpid())"
             defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -100,40 +104,62 @@ extension IntegrationSuites {
                     ] + RelayPortRanges.arguments(range))
             }
             defer { for relay in relays { relay.stop() } }
-            let port = try Interop.port(relays[0], "udp")
-            let other = "http://127.0.0.1:\(try Admin.port(relays[1]))"
-            let sim = try Child(
-                Binaries.av1sim,
-                [
-                    "pair", "--relay", "127.0.0.1:\(port)", "--secret", "fleet-store-secret", "--device", "robot-fleet", "--duration", "4",
-                    "--width", "320", "--height", "240",
-                ] + Interop.av1simMinimumDelivered)
-            #expect(sim.wait(seconds: 60) == 0, "\(sim.text)")
-
-            // The first relay's final record, read through the second relay's API.
-            var sessions: [[String: Any]] = []
-            let seen = eventually {
-                let answer = try? Admin.request("GET", other + "/v1/devices/robot-fleet/sessions", token: admin.token)
-                sessions = answer?.json?["sessions"] as? [[String: Any]] ?? []
-                return sessions.contains { $0["type"] as? String == "final" }
+            let apis = try relays.map { "http://127.0.0.1:\(try Admin.port($0))" }
+            func call(through relay: Child) throws {
+                let sim = try Child(
+                    Binaries.av1sim,
+                    [
+                        "pair", "--relay", "127.0.0.1:\(try Interop.port(relay, "udp"))", "--secret", "fleet-store-secret", "--device",
+                        "robot-fleet", "--duration", "4", "--width", "320", "--height", "240",
+                    ] + Interop.av1simMinimumDelivered)
+                #expect(sim.wait(seconds: 60) == 0, "\(sim.text)")
             }
-            try #require(seen, "no final record through the other relay 30 s after the call: \(sessions)")
-            #expect(sessions.count == 1, "one row per session: \(sessions)")
-            let status = try Admin.request("GET", other + "/v1/devices/robot-fleet", token: admin.token).json ?? [:]
+            /// The device's final records, as `api` reads them, once there are `count`.
+            func finals(_ api: String, _ count: Int) throws -> [[String: Any]] {
+                var sessions: [[String: Any]] = []
+                let seen = eventually(seconds: 60) {
+                    let answer = try? Admin.request("GET", api + "/v1/devices/robot-fleet/sessions", token: admin.token)
+                    sessions = answer?.json?["sessions"] as? [[String: Any]] ?? []
+                    return sessions.filter { $0["type"] as? String == "final" }.count >= count
+                }
+                try #require(seen, "not \(count) final records through \(api) 60 s after the call: \(sessions)")
+                return sessions
+            }
+
+            // The first relay's call, read through the second relay's API.
+            try call(through: relays[0])
+            let first = try finals(apis[1], 1)
+            #expect(first.count == 1, "one row per session: \(first)")
+            let status = try Admin.request("GET", apis[1] + "/v1/devices/robot-fleet", token: admin.token).json ?? [:]
             #expect(status["in_call"] as? Bool == false, "\(status)")
-            #expect((status["last_session"] as? [String: Any])?["session_id"] as? String == sessions.first?["session_id"] as? String)
+            #expect((status["last_session"] as? [String: Any])?["session_id"] as? String == first.first?["session_id"] as? String)
+
+            // The database stops: a call through the second relay goes on, its records spool.
+            try server.stop()
+            try call(through: relays[1])
+            #expect(relays[1].waitFor("session store unavailable, records spooled", seconds: 60), "\(relays[1].text)")
+            let unavailable = try Admin.request("GET", apis[0] + "/v1/devices/robot-fleet/sessions", token: admin.token)
+            #expect(unavailable.status == 503 && unavailable.errorCode == "store_unavailable", "\(unavailable.body)")
+            // Back: both calls, each once, through the first relay's API.
+            try server.start()
+            #expect(relays[1].waitFor("session store back: spooled records written", seconds: 60), "\(relays[1].text)")
+            let both = try finals(apis[0], 2)
+            let ids = both.compactMap { $0["session_id"] as? String }
+            #expect(both.count == 2 && Set(ids).count == 2, "\(both)")
 
             // Erased through the second relay, gone for the first.
-            let erased = try Admin.request("DELETE", other + "/v1/devices/robot-fleet/records", token: admin.token).json ?? [:]
-            #expect(erased["store"] as? Int == 1, "\(erased)")
-            let first = "http://127.0.0.1:\(try Admin.port(relays[0]))"
-            let export = try Admin.request("GET", first + "/v1/devices/robot-fleet/export", token: admin.token).json ?? [:]
+            let erased = try Admin.request("DELETE", apis[1] + "/v1/devices/robot-fleet/records", token: admin.token).json ?? [:]
+            #expect(erased["store"] as? Int == 2, "\(erased)")
+            let export = try Admin.request("GET", apis[0] + "/v1/devices/robot-fleet/export", token: admin.token).json ?? [:]
             #expect((export["holds"] as? [String: Any])?["store"] as? Int == 0, "\(export)")
 
             for relay in relays {
                 relay.signal(SIGTERM)
                 #expect(relay.wait(seconds: 30) == 0, "\(relay.text)")
-                #expect(!relay.text.contains("robot-fleet"), "the relay's log names no device")
+                // No address, port, user name or device in the relay's log.
+                for secret in ["robot-fleet", "127.0.0.1:\(server.port)", server.user + "@"] {
+                    #expect(!relay.text.contains(secret), "\(secret) in the log: \(relay.text)")
+                }
             }
         }
 
