@@ -78,6 +78,7 @@ let package = Package(
             name: "AdminAPI",
             dependencies: [
                 "RelayServer", "SessionStore", "Sessions", "STUN", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

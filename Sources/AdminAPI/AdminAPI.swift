@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
+import HummingbirdTLS
 import Logging
+import NIOSSL
 import RelayServer
 import STUN
 import SessionStore
@@ -29,16 +31,36 @@ public enum AdminAPI {
     typealias Handler = @Sendable (Request, BasicRequestContext) async throws -> Response
 
     /// The application for `relay`, listening on `address` (tests pass port 0 and read the port
-    /// from `onServerRunning`).
+    /// from `onServerRunning`); HTTPS when `tls` is given.
     public static func application(
-        relay: RelayService, address: TransportAddress, logger: Logger,
+        relay: RelayService, address: TransportAddress, tls: TLSConfiguration? = nil, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
         let router = router(relay: relay, logger: logger).router
         return Application(
-            router: router, configuration: .init(address: .hostname("\(address.ip)", port: Int(address.port)), serverName: "av1relay"),
+            router: router, server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
+            configuration: .init(address: .hostname("\(address.ip)", port: Int(address.port)), serverName: "av1relay"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? Int(address.port)) }, logger: logger)
     }
+
+    /// The admin API's TLS from PEM files (`admin-tls-cert`, `admin-tls-key`): TLS 1.2 at least.
+    public static func tlsConfiguration(certificate: String, key: String) throws -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        let privateKey: NIOSSLPrivateKey
+        do { chain = try NIOSSLCertificate.fromPEMFile(certificate) } catch {
+            throw TLSFileError(description: "admin-tls-cert \(certificate): no PEM certificate chain (\(error))")
+        }
+        guard !chain.isEmpty else { throw TLSFileError(description: "admin-tls-cert \(certificate): no certificate in it") }
+        do { privateKey = try NIOSSLPrivateKey(file: key, format: .pem) } catch {
+            throw TLSFileError(description: "admin-tls-key \(key): no PEM private key (\(error))")
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+        configuration.minimumTLSVersion = .tlsv12
+        return configuration
+    }
+
+    public struct TLSFileError: Error, CustomStringConvertible { public var description: String }
 
     /// The router and the routes it serves, in registration order.
     static func router(relay: RelayService, logger: Logger) -> (router: Router<BasicRequestContext>, routes: [Route]) {

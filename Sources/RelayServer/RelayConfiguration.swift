@@ -56,6 +56,9 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var retentionDays = 90
     /// The admin API's HTTP listener (nil: off).
     public var adminListen: TransportAddress? = TransportAddress("127.0.0.1:9478")
+    /// The admin API's TLS certificate chain and key (PEM); both or neither. Read at start.
+    public var adminTLSCertificate: String?
+    public var adminTLSKey: String?
     /// Bearer tokens of the admin API, as SHA-256 hashes (a token itself is never configured).
     public var adminTokens: [AdminToken] = []
     /// 0 means unlimited.
@@ -139,6 +142,11 @@ public struct RelayConfiguration: Sendable, Equatable {
         }
         if (tlsCertificate == nil) != (tlsKey == nil) {
             throw Invalid(key: tlsCertificate == nil ? "tls-cert" : "tls-key", reason: "tls-cert and tls-key go together")
+        }
+        if (adminTLSCertificate == nil) != (adminTLSKey == nil) {
+            throw Invalid(
+                key: adminTLSCertificate == nil ? "admin-tls-cert" : "admin-tls-key", reason: "admin-tls-cert and admin-tls-key go together"
+            )
         }
         if explicit.contains("tls-listen") && !tlsListen.isEmpty && tlsCertificate == nil {
             throw Invalid(key: "tls-listen", reason: "TLS needs tls-cert and tls-key")
@@ -414,6 +422,12 @@ extension RelayConfiguration {
                 guard let a = TransportAddress(v) else { throw Invalid(key: "admin-listen", reason: "'\(v)' is not ADDR:PORT or none") }
                 c.adminListen = a
             }
+        },
+        Option(
+            key: "admin-tls-cert", value: "FILE",
+            help: "PEM certificate chain: the admin API speaks HTTPS (with admin-tls-key; read at start, a new one takes a restart)"
+        ) { c, v throws(Invalid) in c.adminTLSCertificate = v },
+        Option(key: "admin-tls-key", value: "FILE", help: "PEM private key of admin-tls-cert") { c, v throws(Invalid) in c.adminTLSKey = v
         },
         Option(
             key: "admin-token", value: "NAME:SCOPE:SHA256",

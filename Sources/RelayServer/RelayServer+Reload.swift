@@ -116,6 +116,7 @@ extension RelayConfiguration {
             "tlsCertificate": "tls-cert", "relayAddresses": "relay-address", "users": "user", "authSecrets": "auth-secret",
             "allowPeers": "allow-peer", "fleetMembers": "fleet-member", "externalAddresses": "external-address", "fleetDNS": "fleet-dns",
             "fleetSecret": "fleet-secret", "adminTokens": "admin-token",
+            "adminTLSCertificate": "admin-tls-cert", "adminTLSKey": "admin-tls-key",
         ]
         if ["explicit", "listKeysInLayer"].contains(name) { return nil }
         if let k = special[name] { return k }

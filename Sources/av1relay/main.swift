@@ -110,12 +110,20 @@ if let admin = configuration.adminListen {
     if configuration.adminTokens.isEmpty {
         logger.warning("admin API without admin-token: only /healthz, /readyz and /openapi.json answer; every other route is 401")
     }
-    let api = AdminAPI.application(
-        relay: relay, address: admin, logger: logger
-    ) { port in
-        logger.info("admin API serving", metadata: ["port": "\(port)", "tokens": "\(configuration.adminTokens.count)"])
+    do {
+        let tls = try configuration.adminTLSCertificate.map { certificate in
+            try AdminAPI.tlsConfiguration(certificate: certificate, key: configuration.adminTLSKey ?? "")
+        }
+        let scheme = tls == nil ? "http" : "https"
+        let api = try AdminAPI.application(relay: relay, address: admin, tls: tls, logger: logger) { port in
+            logger.info(
+                "admin API serving", metadata: ["port": "\(port)", "scheme": "\(scheme)", "tokens": "\(configuration.adminTokens.count)"])
+        }
+        services.append(.init(service: api))
+    } catch {
+        logger.critical("cannot start: \(error)")
+        exit(1)
     }
-    services.append(.init(service: api))
 }
 let group = ServiceGroup(
     configuration: .init(

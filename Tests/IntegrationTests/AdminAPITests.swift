@@ -23,7 +23,7 @@ struct HTTPAnswer {
 }
 
 enum Admin {
-    static func request(_ method: String, _ url: String, token: String? = nil) throws -> HTTPAnswer {
+    static func request(_ method: String, _ url: String, token: String? = nil, curl options: [String] = []) throws -> HTTPAnswer {
         let dir = NSTemporaryDirectory() + "av1relay-curl-\(UUID().uuidString)"
         defer {
             try? FileManager.default.removeItem(atPath: dir + ".body")
@@ -31,6 +31,7 @@ enum Admin {
         }
         var args = ["-s", "-X", method, "-o", dir + ".body", "-D", dir + ".headers", "-w", "%{http_code}", "--max-time", "30", url]
         if let token { args += ["-H", "Authorization: Bearer \(token)"] }
+        args = options + args
         let curl = try Child("/usr/bin/curl", args)
         guard curl.wait(seconds: 40) == 0, let status = Int(curl.text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw TestError("curl \(method) \(url) failed: \(curl.text)")
@@ -112,6 +113,52 @@ extension IntegrationSuites {
     /// against the live API from its own document.
     @Suite("Admin API through the binary", .serialized)
     struct AdminWireTests {
+        /// `admin-tls-cert`/`admin-tls-key`: the API speaks HTTPS only, with that certificate; bad
+        /// TLS settings stop the relay at start with a message that names the key.
+        @Test func httpsWithItsOwnCertificate() throws {
+            let dir = NSTemporaryDirectory() + "av1relay-admin-tls-\(getpid())"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let openssl = try Child(
+                "/usr/bin/openssl",
+                [
+                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                    "/CN=admin.relay.test", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", "\(dir)/key.pem", "-out",
+                    "\(dir)/cert.pem",
+                ])
+            try #require(openssl.wait(seconds: 30) == 0, "openssl: \(openssl.text)")
+            let reader = try Admin.token("support", "read")
+            let relay = try Interop.relay(
+                [
+                    "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--auth-secret", "admin-secret", "--session-store", "none",
+                    "--admin-listen", "127.0.0.1:0", "--admin-token", reader.config, "--admin-tls-cert", "\(dir)/cert.pem",
+                    "--admin-tls-key", "\(dir)/key.pem",
+                ] + RelayPortRanges.arguments(RelayPortRanges.adminAPI))
+            defer { relay.stop() }
+            let port = try Admin.port(relay)
+            #expect(relay.text.contains("scheme=https"), "\(relay.text)")
+            let verified = ["--cacert", "\(dir)/cert.pem"]
+            #expect(try Admin.request("GET", "https://127.0.0.1:\(port)/healthz", curl: verified).status == 200)
+            let device = try Admin.request("GET", "https://127.0.0.1:\(port)/v1/devices/robot-tls", token: reader.token, curl: verified)
+            #expect(device.status == 200 && device.json?["in_call"] as? Bool == false, "\(device.body)")
+            // Plain HTTP gets no answer from a TLS listener.
+            #expect(throws: TestError.self) { try Admin.request("GET", "http://127.0.0.1:\(port)/healthz") }
+            relay.signal(SIGTERM)
+            #expect(relay.wait(seconds: 30) == 0, "\(relay.text)")
+
+            for (args, status, says) in [
+                (["--admin-tls-cert", "\(dir)/cert.pem"], Int32(2), "admin-tls-cert and admin-tls-key go together"),
+                (["--admin-tls-cert", "\(dir)/none.pem", "--admin-tls-key", "\(dir)/key.pem"], 1, "admin-tls-cert"),
+                (["--admin-tls-cert", "\(dir)/cert.pem", "--admin-tls-key", "\(dir)/cert.pem"], 1, "admin-tls-key"),
+            ] {
+                let bad = try Child(
+                    Binaries.av1relay,
+                    ["--listen", "127.0.0.1:0", "--tcp-listen", "none", "--session-store", "none", "--admin-listen", "127.0.0.1:0"] + args)
+                #expect(bad.wait(seconds: 30) == status, "\(args): \(bad.text)")
+                #expect(bad.text.contains(says), "\(args): \(bad.text)")
+            }
+        }
+
         @Test func statusSessionsDataSubjectRightsDrainAndSchema() throws {
             let dir = NSTemporaryDirectory() + "av1relay-admin-\(getpid())"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
