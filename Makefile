@@ -9,7 +9,7 @@ DEB_BUILD    := pkg-config openssl libssl-dev libsqlite3-dev libsrtp2-dev libopu
 # Chromium and its driver for a real browser call (scripts/browser-call.py, driven by Selenium);
 # curl for the admin API tests; PostgreSQL, whose servers the store tests start on loopback
 # (their own data directories, as the postgres user when run as root; util-linux's runuser).
-DEB_TEST     := coturn chromium chromium-driver curl postgresql
+DEB_TEST     := coturn chromium chromium-driver curl postgresql prometheus
 # PyPI packages the tests import (only when python3 cannot import them already): Selenium for
 # the browser call, kubernetes-validate (offline schemas) for deploy/kubernetes, schemathesis for
 # the admin API against its own OpenAPI document.
@@ -101,7 +101,8 @@ endif
 	  echo "  curl -H 'Authorization: Bearer $$token' http://127.0.0.1:$(ADMIN_PORT)/v1/devices/demo"; \
 	  echo "  curl -H 'Authorization: Bearer $$token' 'http://127.0.0.1:$(ADMIN_PORT)/v1/devices/demo/sessions?limit=10'"; \
 	  echo "  curl -H 'Authorization: Bearer $$token' 'http://127.0.0.1:$(ADMIN_PORT)/v1/sessions?live=true'"; \
-	  echo "  curl -H 'Authorization: Bearer $$token' http://127.0.0.1:$(ADMIN_PORT)/v1/devices/demo/export"
+	  echo "  curl -H 'Authorization: Bearer $$token' http://127.0.0.1:$(ADMIN_PORT)/v1/devices/demo/export"; \
+	  echo "  curl -H 'Authorization: Bearer $$token' http://127.0.0.1:$(ADMIN_PORT)/metrics"
 	@echo ""
 	exec $$($(SWIFT) build -c release --show-bin-path)/av1relay $(RUN_ARGS) \
 	  --admin-listen 127.0.0.1:$(ADMIN_PORT) --admin-token $$(sed -n 's/^admin-token = //p' $(RUN_DIR)/admin-token.txt)

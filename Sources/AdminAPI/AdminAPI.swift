@@ -68,7 +68,7 @@ public enum AdminAPI {
         router.add(middleware: ErrorMiddleware(logger: logger))
         var routes: [Route] = []
         let tokens: @Sendable () -> [AdminToken] = { relay.server.configuration.adminTokens }
-        let handlers = Handlers(relay: relay)
+        let handlers = Handlers(relay: relay, metrics: MetricsExporter(relay: relay))
         func add(_ method: HTTPRequest.Method, _ path: String, _ scope: AdminToken.Scope?, _ handler: @escaping Handler) {
             let route = Route(method: method, path: path, scope: scope)
             routes.append(route)
@@ -86,6 +86,7 @@ public enum AdminAPI {
             headers[.contentType] = "application/json"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         }
+        add(.get, "/metrics", .read, handlers.metrics)
         add(.get, "/v1/devices/{deviceId}", .read, handlers.device)
         add(.get, "/v1/devices/{deviceId}/sessions", .read, handlers.deviceSessions)
         add(.get, "/v1/sessions", .read, handlers.liveSessions)
@@ -119,6 +120,7 @@ public enum AdminAPI {
 /// What the routes answer.
 struct Handlers: Sendable {
     let relay: RelayService
+    let metrics: MetricsExporter
     var server: RelayServer { relay.server }
 
     /// Device ids as credentials carry them (`robot:<id>`): 1–128 of letters, digits, `.`, `_`, `~`, `-`.
@@ -155,12 +157,17 @@ struct Handlers: Sendable {
     /// they run here rather than on the cooperative pool that serves every other request.
     static let storeQueue = DispatchQueue(label: "av1relay.admin.store", attributes: .concurrent)
 
+    /// A blocking call, run off the cooperative pool.
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            storeQueue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
     /// A store call, off the cooperative pool; its failure is 503 `store_unavailable`, not a 500.
     func stored<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         do {
-            return try await withCheckedThrowingContinuation { continuation in
-                Self.storeQueue.async { continuation.resume(with: Result { try body() }) }
-            }
+            return try await Self.blocking(body)
         } catch let error as APIError { throw error } catch {
             throw APIError(.serviceUnavailable, "store_unavailable", "the session store cannot be read now")
         }
@@ -170,6 +177,15 @@ struct Handlers: Sendable {
         if relay.isReady { return try AdminAPI.json(Readiness(ready: true, reason: nil)) }
         let reason = server.isDraining ? "draining" : "not serving"
         return try AdminAPI.json(Readiness(ready: false, reason: reason), status: .serviceUnavailable)
+    }
+
+    /// Prometheus text format 0.0.4; a scrape waits for each worker between two packets.
+    func metrics(_: Request, _: BasicRequestContext) async throws -> Response {
+        let metrics = metrics
+        let text = try await Self.blocking { metrics.scrape() }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     func device(_: Request, _ context: BasicRequestContext) async throws -> Response {

@@ -573,6 +573,32 @@ enum OpenAPIDocument {
                 "security": []
               }
             },
+            "/metrics": {
+              "get": {
+                "operationId": "metrics",
+                "summary": "The relay's counters and gauges in Prometheus text format (av1relay_*); labels never hold an address, a user or a device",
+                "responses": {
+                  "200": {
+                    "description": "Prometheus text exposition format 0.0.4",
+                    "content": {
+                      "text/plain": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ]
+              }
+            },
             "/openapi.json": {
               "get": {
                 "operationId": "openapi",

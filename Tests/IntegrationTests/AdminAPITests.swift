@@ -62,6 +62,25 @@ enum Admin {
     }
 }
 
+/// Reading a Prometheus scrape in tests.
+enum Metrics {
+    /// The value of the sample `series` (a name with its labels as the scrape spells them).
+    static func value(_ scrape: String, _ series: String) -> Double? {
+        for line in scrape.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1).split(separator: " ").first ?? "")
+        }
+        return nil
+    }
+
+    /// `promtool check metrics` (Debian's prometheus package) passes on the scrape: format, names, units.
+    static func promtoolAccepts(_ scrape: String, _ dir: String) throws {
+        let file = dir + "/scrape-\(UUID().uuidString).txt"
+        try scrape.write(toFile: file, atomically: true, encoding: .utf8)
+        let promtool = try Child("/bin/sh", ["-c", "exec promtool check metrics < \"$0\"", file])
+        #expect(promtool.wait(seconds: 60) == 0, "promtool check metrics: \(promtool.text)\n\(scrape)")
+    }
+}
+
 @Suite("Admin API: the routes and the OpenAPI document agree")
 struct AdminAPIDocumentTests {
     @Test func everyRouteIsDocumentedAndEveryDocumentedOperationIsARoute() throws {
@@ -218,7 +237,17 @@ extension IntegrationSuites {
             let listed = try call("GET", "/v1/sessions?live=true", reader.token).json?["sessions"] as? [[String: Any]] ?? []
             #expect(listed.contains { $0["session_id"] as? String == liveID })
             #expect(try call("GET", "/v1/sessions/\(liveID)", reader.token).json?["type"] as? String == "interim")
+            // The metrics see the call: a live session, allocations, packets hairpinned between robot and app.
+            #expect(try call("GET", "/metrics").status == 401)
+            let during = try call("GET", "/metrics", reader.token)
+            #expect(during.headers.lowercased().contains("content-type: text/plain; version=0.0.4"), "\(during.headers)")
+            #expect(Metrics.value(during.body, "av1relay_sessions_live") == 1, "\(during.body)")
+            #expect((Metrics.value(during.body, "av1relay_allocations") ?? 0) >= 2, "\(during.body)")
             #expect(sim.wait(seconds: 60) == 0, "\(sim.text)")
+            let after = try call("GET", "/metrics", reader.token).body
+            #expect((Metrics.value(after, "av1relay_packets_relayed_total{direction=\"hairpin\"}") ?? 0) > 100, "\(after)")
+            #expect((Metrics.value(after, "av1relay_requests_total") ?? 0) > 0, "\(after)")
+            try Metrics.promtoolAccepts(after, dir)
 
             // After it: the device's sessions hold its final record, and so does its status.
             var sessions: [[String: Any]] = []
@@ -228,9 +257,9 @@ extension IntegrationSuites {
                 return sessions.contains { $0["session_id"] as? String == liveID && $0["type"] as? String == "final" }
             }
             #expect(stored, "\(sessions)")
-            let after = try call("GET", "/v1/devices/robot-api", reader.token).json ?? [:]
-            #expect((after["last_session"] as? [String: Any])?["session_id"] as? String == liveID, "\(after)")
-            #expect(after["last_seen"] as? String != nil)
+            let afterCall = try call("GET", "/v1/devices/robot-api", reader.token).json ?? [:]
+            #expect((afterCall["last_session"] as? [String: Any])?["session_id"] as? String == liveID, "\(afterCall)")
+            #expect(afterCall["last_seen"] as? String != nil)
             #expect(try call("GET", "/v1/sessions/\(liveID)", reader.token).json?["type"] as? String == "final")
             #expect(try call("GET", "/v1/sessions/\(String(repeating: "0", count: 32))", reader.token).status == 404)
 
