@@ -178,6 +178,91 @@ extension IntegrationSuites {
             }
         }
 
+        /// A real Prometheus server (Debian's) scrapes the relay with a read token during an
+        /// `av1sim pair`, and its HTTP API answers the live session count and the relayed packet
+        /// rate; the example alert rules pass `promtool check rules`, and every metric the rules and
+        /// the Grafana dashboard name is one the relay exports.
+        @Test func prometheusScrapesALiveCall() throws {
+            let dir = NSTemporaryDirectory() + "av1relay-prometheus-\(getpid())"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let reader = try Admin.token("prometheus", "read")
+            let relay = try Interop.relay(
+                [
+                    "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--auth-secret", "metrics-secret", "--pairing", "on",
+                    "--session-store", "none", "--admin-listen", "127.0.0.1:0", "--admin-token", reader.config,
+                ] + RelayPortRanges.arguments(RelayPortRanges.adminAPI))
+            defer { relay.stop() }
+            let adminPort = try Admin.port(relay)
+            let webPort = try #require(RelayPortRanges.freeTCPPort(in: RelayPortRanges.prometheusServers))
+            let config = """
+                global:
+                  scrape_interval: 1s
+                  evaluation_interval: 1s
+                scrape_configs:
+                  - job_name: av1relay
+                    authorization:
+                      credentials: \(reader.token)
+                    static_configs:
+                      - targets: ['127.0.0.1:\(adminPort)']
+                """
+            try config.write(toFile: "\(dir)/prometheus.yml", atomically: true, encoding: .utf8)
+            let prometheus = try Child(
+                "/usr/bin/prometheus",
+                [
+                    "--config.file=\(dir)/prometheus.yml", "--storage.tsdb.path=\(dir)/data", "--web.listen-address=127.0.0.1:\(webPort)",
+                ])
+            defer { prometheus.stop() }
+            let api = "http://127.0.0.1:\(webPort)"
+            try #require(eventually(seconds: 60) { (try? Admin.request("GET", api + "/-/ready"))?.status == 200 }, "\(prometheus.text)")
+
+            /// The first sample of an instant query, as a number.
+            func query(_ expression: String) -> Double? {
+                let encoded = expression.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+                guard let answer = try? Admin.request("GET", api + "/api/v1/query?query=" + encoded),
+                    let data = answer.json?["data"] as? [String: Any], let result = data["result"] as? [[String: Any]],
+                    let value = result.first?["value"] as? [Any], let text = value.last as? String
+                else { return nil }
+                return Double(text)
+            }
+            let sim = try Child(
+                Binaries.av1sim,
+                [
+                    "pair", "--relay", "127.0.0.1:\(try Interop.port(relay, "udp"))", "--secret", "metrics-secret", "--device",
+                    "robot-metrics", "--duration", "10", "--width", "320", "--height", "240",
+                ] + Interop.av1simMinimumDelivered)
+            var live: Double?
+            var rate: Double?
+            let seen = eventually(seconds: 60) {
+                live = query("av1relay_sessions_live")
+                rate = query("sum(rate(av1relay_packets_relayed_total[5s]))")
+                return (live ?? 0) >= 1 && (rate ?? 0) > 0
+            }
+            #expect(seen, "live sessions \(String(describing: live)), packet rate \(String(describing: rate)): \(prometheus.text)")
+            #expect(query("up{job=\"av1relay\"}") == 1)
+            #expect(sim.wait(seconds: 60) == 0, "\(sim.text)")
+            prometheus.signal(SIGTERM)
+            #expect(prometheus.wait(seconds: 60) == 0, "\(prometheus.text)")
+
+            // The deploy files: rules that promtool accepts, over metrics that exist.
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .path
+            let rules = try Child("/usr/bin/promtool", ["check", "rules", root + "/deploy/prometheus/alerts.yml"])
+            #expect(rules.wait(seconds: 60) == 0, "\(rules.text)")
+            let scrape = try Admin.request("GET", "http://127.0.0.1:\(adminPort)/metrics", token: reader.token).body
+            let exported = Set(scrape.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
+            for file in ["/deploy/prometheus/alerts.yml", "/deploy/grafana/av1relay.json"] {
+                let text = try String(contentsOfFile: root + file, encoding: .utf8)
+                let named = Set(text.matches(of: /av1relay_[a-z_]+/).map { String($0.output) })
+                #expect(!named.isEmpty && named.isSubset(of: exported), "\(file) names \(named.subtracting(exported)), which no scrape has")
+            }
+            let dashboard = try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: root + "/deploy/grafana/av1relay.json")))
+            #expect(((dashboard as? [String: Any])?["panels"] as? [Any])?.isEmpty == false)
+            relay.signal(SIGTERM)
+            #expect(relay.wait(seconds: 30) == 0, "\(relay.text)")
+        }
+
         @Test func statusSessionsDataSubjectRightsDrainAndSchema() throws {
             let dir = NSTemporaryDirectory() + "av1relay-admin-\(getpid())"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

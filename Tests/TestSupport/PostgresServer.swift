@@ -24,7 +24,6 @@ public final class PostgresServer: Sendable {
     /// The one server most tests share, started on first use.
     public static let shared = Result<PostgresServer, any Error> { try PostgresServer() }
 
-    static let nextPort = Atomic<Int>(0)
     static let running = Mutex<Set<String>>([])
 
     /// Initialises a cluster and starts it.
@@ -44,7 +43,7 @@ public final class PostgresServer: Sendable {
             ["-D", directory + "/data", "-U", user, "--auth=trust", "--encoding=UTF8", "--no-sync", "--no-instructions"])
         // A port of the range that nobody holds now; the server is started once on it (a start
         // that fails is not retried on another port: the cluster may be half up).
-        guard let free = Self.freePort() else {
+        guard let free = RelayPortRanges.freeTCPPort(in: RelayPortRanges.postgresServers) else {
             throw Failure("no free port in \(RelayPortRanges.postgresServers) for PostgreSQL")
         }
         do {
@@ -108,27 +107,6 @@ public final class PostgresServer: Sendable {
             }
         }
     }()
-
-    /// A port of `RelayPortRanges.postgresServers` that 127.0.0.1 can bind now, taken in turn so
-    /// that servers of one process do not race for the same one.
-    static func freePort() -> UInt16? {
-        let range = RelayPortRanges.postgresServers
-        for _ in 0..<range.count {
-            let port = range.lowerBound + UInt16(nextPort.wrappingAdd(1, ordering: .relaxed).oldValue % range.count)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { return nil }
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = port.bigEndian
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            if bound == 0 { return port }
-        }
-        return nil
-    }
 
     static func binDirectory() -> String? {
         let root = "/usr/lib/postgresql"

@@ -1,3 +1,6 @@
+import Glibc
+import Synchronization
+
 /// The relay port ranges of the tests, in one place: a slice per test (or suite), none
 /// overlapping another, all below Linux's ephemeral range (32768–60999 by default,
 /// /proc/sys/net/ipv4/ip_local_port_range). Here rather than in IntegrationTests because
@@ -39,6 +42,8 @@ public enum RelayPortRanges {
     public static let adminAPI: ClosedRange<UInt16> = 29000...29999
     /// The PostgreSQL servers the store tests start (`PostgresServer`), one port each.
     public static let postgresServers: ClosedRange<UInt16> = 30000...30099
+    /// The Prometheus servers the metrics test starts, one port each.
+    public static let prometheusServers: ClosedRange<UInt16> = 30100...30199
 
     public static let all: [(name: String, range: ClosedRange<UInt16>)] = [
         ("udpDataBothWays", udpDataBothWays), ("udpDeniedPeers", udpDeniedPeers), ("udpBadInput", udpBadInput),
@@ -48,7 +53,30 @@ public enum RelayPortRanges {
         ("streamInterop", streamInterop), ("av1sim", av1sim), ("sessionRecords", sessionRecords), ("coturnServer", coturnServer),
         ("relayIOUnitTests", relayIOUnitTests), ("sessionStore", sessionStore),
         ("adminAPI", adminAPI), ("postgresServers", postgresServers),
+        ("prometheusServers", prometheusServers),
     ]
+
+    static let nextFree = Atomic<Int>(0)
+
+    /// A TCP port of `range` that 127.0.0.1 can bind now, for a helper server (PostgreSQL,
+    /// Prometheus) given its port; taken in turn so that helpers of one run do not race for one.
+    public static func freeTCPPort(in range: ClosedRange<UInt16>) -> UInt16? {
+        for _ in 0..<range.count {
+            let port = range.lowerBound + UInt16(nextFree.wrappingAdd(1, ordering: .relaxed).oldValue % range.count)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { return nil }
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if bound == 0 { return port }
+        }
+        return nil
+    }
 
     /// `--min-port`/`--max-port` for the av1relay binary.
     public static func arguments(_ range: ClosedRange<UInt16>) -> [String] {
