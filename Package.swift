@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "AdminAPI",
             dependencies: [
-                "RelayServer", "SessionStore", "Sessions", "STUN", .product(name: "Hummingbird", package: "hummingbird"),
+                "RelayIO", "RelayServer", "SessionStore", "Sessions", "STUN", "TURN", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

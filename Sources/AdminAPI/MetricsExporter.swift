@@ -4,6 +4,7 @@ import RelayIO
 import RelayServer
 import SessionStore
 import Synchronization
+import TURN
 
 /// `GET /metrics`: the relay's counters in Prometheus text format, through swift-prometheus.
 ///
@@ -32,6 +33,9 @@ final class MetricsExporter: Sendable {
     let counters: [Tracked]
     /// The values the counters were moved to at the last scrape (counters only go up).
     let pushed: Mutex<[Int]>
+    /// The same for counters made at the first scrape that sees them non-zero (one per method
+    /// and code, reason, class: most never happen), by name and labels.
+    let pushedLazily = Mutex<[String: Int]>([:])
     let allocations: Gauge
     let connections: Gauge
     let sessionsLive: Gauge
@@ -113,6 +117,7 @@ final class MetricsExporter: Sendable {
                 last[index] = max(last[index], now)
             }
         }
+        advanceEventCounters(sample.workers.events)
         allocations.set(to: Double(sample.workers.allocations))
         connections.set(to: Double(sample.workers.connections))
         sessionsLive.set(to: Double(sample.liveSessions))
@@ -120,5 +125,56 @@ final class MetricsExporter: Sendable {
         recordsQueued.set(to: Double(sample.backlog?.queued ?? 0))
         recordsSpooled.set(to: Double(sample.backlog?.spooled ?? 0))
         return registry.emitToString()
+    }
+
+    /// Refusals by method and code, allocations by transport and end reason, denied peers by class.
+    func advanceEventCounters(_ events: TURNEventCounts) {
+        let methods = TURNEventCounts.methods.map(\.1) + ["other"]
+        let codes = TURNEventCounts.codes.map(String.init) + ["other"]
+        var values: [(name: String, labels: [(String, String)], help: String, value: Int)] = []
+        for (m, method) in methods.enumerated() {
+            for (c, code) in codes.enumerated() {
+                values.append(
+                    (
+                        "av1relay_requests_refused_total", [("method", method), ("code", code)],
+                        "STUN/TURN error responses by request method and error code", events.refusals(method: m, code: c)
+                    ))
+            }
+        }
+        for (i, transport) in ["udp", "tcp", "tls"].enumerated() {
+            values.append(
+                (
+                    "av1relay_allocations_created_total", [("transport", transport)], "Allocations created, by client transport",
+                    events.allocationsCreated[i]
+                ))
+        }
+        for (i, reason) in TURNEventCounts.endReasons.enumerated() {
+            values.append(
+                (
+                    "av1relay_allocations_ended_total", [("reason", reason.rawValue.replacingOccurrences(of: "-", with: "_"))],
+                    "Allocations ended, by reason", events.allocationsEnded[i]
+                ))
+        }
+        for (i, denial) in TURNEventCounts.denials.enumerated() {
+            values.append(
+                (
+                    "av1relay_peers_denied_total", [("class", Self.snakeCase(denial.rawValue))],
+                    "Permissions or sends refused for the peer's address class (peer policy, pairing)", events.peersDenied[i]
+                ))
+        }
+        pushedLazily.withLock { last in
+            for v in values where v.value > 0 {
+                let key = v.name + "|" + v.labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+                let before = last[key] ?? 0
+                guard v.value > before else { continue }
+                registry.makeCounter(descriptor: Self.name(v.name, v.help), labels: v.labels).increment(by: Int64(v.value - before))
+                last[key] = v.value
+            }
+        }
+    }
+
+    /// `privateUse` → `private_use`.
+    static func snakeCase(_ name: String) -> String {
+        name.reduce(into: "") { out, c in out += c.isUppercase ? "_" + c.lowercased() : String(c) }
     }
 }

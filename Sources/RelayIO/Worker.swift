@@ -64,6 +64,8 @@ public final class Worker: @unchecked Sendable {
     var streamFramingErrors = 0
     var streamOverruns = 0
     var streamTimeouts = 0
+    /// The engine's events by kind (refusals, allocations, denied peers), for metrics.
+    var eventCounts = TURNEventCounts()
 
     /// Called on the worker's thread with each round's events (logging, metrics).
     var onEvents: @Sendable ([TURNEvent]) -> Void = { _ in }
@@ -192,7 +194,7 @@ public final class Worker: @unchecked Sendable {
             WorkerSnapshot(
                 stats: engine.stats, allocations: engine.allocationCount, connections: connections.count,
                 streamRefused: streamRefused, streamFramingErrors: streamFramingErrors, streamOverruns: streamOverruns,
-                streamTimeouts: streamTimeouts)
+                streamTimeouts: streamTimeouts, events: eventCounts)
         }
     }
 
@@ -349,7 +351,10 @@ public final class Worker: @unchecked Sendable {
             }
             _ = av1_send_batch(socket, sendSlots, Int32(k))
         }
-        if !outbox.events.isEmpty { onEvents(outbox.events) }
+        if !outbox.events.isEmpty {
+            eventCounts.count(outbox.events)
+            onEvents(outbox.events)
+        }
         if !outbox.legs.isEmpty { onLegs(outbox.legs) }
         outbox.scrub(upTo: outbox.used)
         outbox.removeAll()
@@ -392,11 +397,13 @@ public struct WorkerSnapshot: Sendable {
     public var streamFramingErrors: Int
     public var streamOverruns: Int
     public var streamTimeouts: Int
+    public var events: TURNEventCounts
 
     public init(
         stats: TURNStats = TURNStats(), allocations: Int = 0, connections: Int = 0, streamRefused: Int = 0,
-        streamFramingErrors: Int = 0, streamOverruns: Int = 0, streamTimeouts: Int = 0
+        streamFramingErrors: Int = 0, streamOverruns: Int = 0, streamTimeouts: Int = 0, events: TURNEventCounts = TURNEventCounts()
     ) {
+        self.events = events
         self.stats = stats
         self.allocations = allocations
         self.connections = connections
@@ -410,7 +417,8 @@ public struct WorkerSnapshot: Sendable {
         WorkerSnapshot(
             stats: a.stats + b.stats, allocations: a.allocations + b.allocations, connections: a.connections + b.connections,
             streamRefused: a.streamRefused + b.streamRefused, streamFramingErrors: a.streamFramingErrors + b.streamFramingErrors,
-            streamOverruns: a.streamOverruns + b.streamOverruns, streamTimeouts: a.streamTimeouts + b.streamTimeouts)
+            streamOverruns: a.streamOverruns + b.streamOverruns, streamTimeouts: a.streamTimeouts + b.streamTimeouts,
+            events: a.events + b.events)
     }
 }
 

@@ -72,6 +72,23 @@ enum Metrics {
         return nil
     }
 
+    /// The sum of the samples of `name` whose labels include `labels` (in any order).
+    static func sum(_ scrape: String, _ name: String, _ labels: [String: String] = [:]) -> Double {
+        var total = 0.0
+        for line in scrape.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
+            let parts = line.split(separator: " ")
+            guard parts.count >= 2, let value = Double(parts[1]), String(parts[0].prefix { $0 != "{" }) == name else { continue }
+            let inside = parts[0].drop { $0 != "{" }.dropFirst().dropLast()
+            var found: [String: String] = [:]
+            for pair in inside.split(separator: ",") {
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                if kv.count == 2 { found[String(kv[0])] = String(kv[1]).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+            }
+            if labels.allSatisfy({ found[$0.key] == $0.value }) { total += value }
+        }
+        return total
+    }
+
     /// `promtool check metrics` (Debian's prometheus package) passes on the scrape: format, names, units.
     static func promtoolAccepts(_ scrape: String, _ dir: String) throws {
         let file = dir + "/scrape-\(UUID().uuidString).txt"
@@ -332,6 +349,9 @@ extension IntegrationSuites {
             let after = try call("GET", "/metrics", reader.token).body
             #expect((Metrics.value(after, "av1relay_packets_relayed_total{direction=\"hairpin\"}") ?? 0) > 100, "\(after)")
             #expect((Metrics.value(after, "av1relay_requests_total") ?? 0) > 0, "\(after)")
+            // Each side's first Allocate is challenged (401); both allocations were UDP.
+            #expect(Metrics.sum(after, "av1relay_requests_refused_total", ["method": "allocate", "code": "401"]) >= 2, "\(after)")
+            #expect(Metrics.sum(after, "av1relay_allocations_created_total", ["transport": "udp"]) >= 2, "\(after)")
             try Metrics.promtoolAccepts(after, dir)
 
             // After it: the device's sessions hold its final record, and so does its status.

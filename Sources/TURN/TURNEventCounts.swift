@@ -1,0 +1,57 @@
+import STUN
+
+/// The engine's events counted by kind, for metrics: refusals by method and error code,
+/// allocations created by transport and ended by reason, peers denied by class. Fixed-size and
+/// inline (no heap), kept by each worker on its own thread and read with its other counters.
+public struct TURNEventCounts: Sendable {
+    /// The methods and codes refusals are counted by; anything else is the last slot, `other`.
+    public static let methods: [(STUNMethod, String)] = [
+        (.binding, "binding"), (.allocate, "allocate"), (.refresh, "refresh"), (.createPermission, "create_permission"),
+        (.channelBind, "channel_bind"),
+    ]
+    public static let codes = [400, 401, 403, 420, 437, 438, 440, 441, 442, 443, 446, 447, 486, 500, 508]
+    static let methodSlots = 6
+    static let codeSlots = 16
+
+    public var refusals = InlineArray<96, Int>(repeating: 0)
+    public var allocationsCreated = InlineArray<3, Int>(repeating: 0)
+    public var allocationsEnded = InlineArray<4, Int>(repeating: 0)
+    public var peersDenied = InlineArray<12, Int>(repeating: 0)
+
+    public init() {}
+
+    /// The deletion reasons and denial classes in slot order.
+    public static let endReasons: [TURNEvent.DeletionReason] = [.refreshedToZero, .expired, .connectionClosed, .shutdown]
+    public static let denials = PeerPolicy.Denial.allCases
+
+    public mutating func count(_ events: [TURNEvent]) {
+        for event in events {
+            switch event {
+            case .requestFailed(let method, let code):
+                let m = Self.methods.firstIndex { $0.0 == method } ?? Self.methodSlots - 1
+                let c = Self.codes.firstIndex(of: code) ?? Self.codeSlots - 1
+                refusals[m * Self.codeSlots + c] += 1
+            case .allocationCreated(let transport, _):
+                allocationsCreated[Int(transport.rawValue)] += 1
+            case .allocationDeleted(let reason, _):
+                allocationsEnded[Self.endReasons.firstIndex(of: reason) ?? 0] += 1
+            case .peerDenied(let denial):
+                peersDenied[Self.denials.firstIndex(of: denial) ?? 0] += 1
+            case .fleetLegs:
+                break
+            }
+        }
+    }
+
+    /// Refusals of `method` slot with `code` slot (the last of each is `other`).
+    public func refusals(method: Int, code: Int) -> Int { refusals[method * Self.codeSlots + code] }
+
+    public static func + (a: TURNEventCounts, b: TURNEventCounts) -> TURNEventCounts {
+        var s = a
+        for i in s.refusals.indices { s.refusals[i] += b.refusals[i] }
+        for i in s.allocationsCreated.indices { s.allocationsCreated[i] += b.allocationsCreated[i] }
+        for i in s.allocationsEnded.indices { s.allocationsEnded[i] += b.allocationsEnded[i] }
+        for i in s.peersDenied.indices { s.peersDenied[i] += b.peersDenied[i] }
+        return s
+    }
+}
