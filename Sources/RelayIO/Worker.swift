@@ -64,8 +64,10 @@ public final class Worker: @unchecked Sendable {
     var streamFramingErrors = 0
     var streamOverruns = 0
     var streamTimeouts = 0
-    /// The engine's events by kind (refusals, allocations, denied peers), for metrics.
-    var eventCounts = TURNEventCounts()
+    /// The engine's events by kind (refusals, allocations, denied peers), for metrics: out of
+    /// line, so that the worker's hot fields keep their layout.
+    final class EventCounts { var counts = TURNEventCounts() }
+    let eventCounts = EventCounts()
 
     /// Called on the worker's thread with each round's events (logging, metrics).
     var onEvents: @Sendable ([TURNEvent]) -> Void = { _ in }
@@ -194,7 +196,7 @@ public final class Worker: @unchecked Sendable {
             WorkerSnapshot(
                 stats: engine.stats, allocations: engine.allocationCount, connections: connections.count,
                 streamRefused: streamRefused, streamFramingErrors: streamFramingErrors, streamOverruns: streamOverruns,
-                streamTimeouts: streamTimeouts, events: eventCounts)
+                streamTimeouts: streamTimeouts, events: eventCounts.counts)
         }
     }
 
@@ -352,7 +354,7 @@ public final class Worker: @unchecked Sendable {
             _ = av1_send_batch(socket, sendSlots, Int32(k))
         }
         if !outbox.events.isEmpty {
-            eventCounts.count(outbox.events)
+            eventCounts.counts.count(outbox.events)
             onEvents(outbox.events)
         }
         if !outbox.legs.isEmpty { onLegs(outbox.legs) }
