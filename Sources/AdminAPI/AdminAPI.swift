@@ -153,14 +153,14 @@ struct Handlers: Sendable {
         return store
     }
 
-    /// Store calls block (a query, a file read, a database round trip bounded by its timeout), so
-    /// they run here rather than on the cooperative pool that serves every other request.
-    static let storeQueue = DispatchQueue(label: "av1relay.admin.store", attributes: .concurrent)
+    /// Store calls and scrapes block (a query, a file read, a database round trip bounded by its
+    /// timeout, a wait for each worker), so they run here, not on the cooperative pool.
+    static let blockingQueue = DispatchQueue(label: "av1relay.admin.blocking", attributes: .concurrent)
 
     /// A blocking call, run off the cooperative pool.
     static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            storeQueue.async { continuation.resume(with: Result { try body() }) }
+            blockingQueue.async { continuation.resume(with: Result { try body() }) }
         }
     }
 
@@ -217,7 +217,7 @@ struct Handlers: Sendable {
         let page = try await stored { [limit] in
             do {
                 return try store.sessions(device: id, from: from, to: to, limit: limit, after: cursor)
-            } catch let error as StoreError where error.description == "invalid cursor" {
+            } catch is InvalidCursor {
                 throw APIError.badRequest("invalid_cursor", "'cursor' is not one this API gave")
             }
         }

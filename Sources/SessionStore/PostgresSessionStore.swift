@@ -263,19 +263,15 @@ public final class PostgresSessionStore: SessionStore {
     public func write(_ records: [SessionRecord]) throws {
         let rows = try records.map { r in (r, String(decoding: try r.json(), as: UTF8.self)) }
         let logger = logger
+        let sql = SessionRows.upsert((1...7).map { "$\($0)" })
         try wait("a write") { client in
             try await client.withTransaction(logger: logger) { connection in
                 for (r, json) in rows {
-                    // The final record of a session is kept over any interim that arrives after it.
-                    try await connection.query(
-                        """
-                        INSERT INTO session_records (session_id, device_id, type, start, "end", schema, record)
-                        VALUES (\(r.sessionID), \(r.deviceID), \(r.type), \(r.start), \(r.end), \(r.schema), \(json))
-                        ON CONFLICT (session_id) DO UPDATE SET
-                            device_id = excluded.device_id, type = excluded.type, start = excluded.start,
-                            "end" = excluded."end", schema = excluded.schema, record = excluded.record
-                        WHERE excluded.type = 'final' OR session_records.type <> 'final'
-                        """, logger: logger)
+                    var binds = PostgresBindings()
+                    for value in [r.sessionID, r.deviceID, r.type, r.start, r.end] { binds.append(value) }
+                    binds.append(r.schema)
+                    binds.append(json)
+                    try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
                 }
             }
         }
@@ -293,7 +289,7 @@ public final class PostgresSessionStore: SessionStore {
         if let from { sql += " AND start >= \(bind(from))" }
         if let to { sql += " AND start < \(bind(to))" }
         if let cursor {
-            guard let c = SessionCursor(cursor) else { throw StoreError("invalid cursor") }
+            let c = try SessionCursor(parsing: cursor)
             let start = bind(c.start)
             sql += " AND (start > \(start) OR (start = \(start) AND session_id > \(bind(c.sessionID))))"
         }
@@ -301,9 +297,7 @@ public final class PostgresSessionStore: SessionStore {
         sql += " ORDER BY start COLLATE \"C\", session_id COLLATE \"C\" LIMIT \(limit + 1)"
         let query = PostgresQuery(unsafeSQL: sql, binds: binds)
         let fetched = try wait("a page of sessions") { client in try await Self.decode(try await client.query(query)) }
-        let records = Array(fetched.prefix(limit))
-        let next = fetched.count > limit ? records.last.map { SessionCursor(start: $0.start, sessionID: $0.sessionID).description } : nil
-        return SessionPage(records: records, nextCursor: next)
+        return SessionPage(fetched: fetched, limit: limit)
     }
 
     public func session(id: String) throws -> SessionRecord? {

@@ -71,23 +71,16 @@ public final class SQLiteSessionStore: SessionStore {
         let rows = try records.map { r in (r, String(decoding: try r.json(), as: UTF8.self)) }
         try database.write { db in
             for (r, json) in rows {
-                // The final record of a session is kept over any interim that arrives after it.
                 try db.execute(
-                    sql: """
-                        INSERT INTO session_records (session_id, device_id, type, start, "end", schema, record)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT (session_id) DO UPDATE SET
-                            device_id = excluded.device_id, type = excluded.type, start = excluded.start,
-                            "end" = excluded."end", schema = excluded.schema, record = excluded.record
-                        WHERE excluded.type = 'final' OR session_records.type <> 'final'
-                        """, arguments: [r.sessionID, r.deviceID, r.type, r.start, r.end, r.schema, json])
+                    sql: SessionRows.upsert(Array(repeating: "?", count: 7)),
+                    arguments: [r.sessionID, r.deviceID, r.type, r.start, r.end, r.schema, json])
             }
         }
     }
 
     public func sessions(device: String, from: String?, to: String?, limit: Int, after cursor: String?) throws -> SessionPage {
         let limit = max(1, limit)
-        var sql = "SELECT start, session_id, record FROM session_records WHERE device_id = ?"
+        var sql = "SELECT record FROM session_records WHERE device_id = ?"
         var arguments: StatementArguments = [device]
         if let from {
             sql += " AND start >= ?"
@@ -98,16 +91,14 @@ public final class SQLiteSessionStore: SessionStore {
             _ = arguments.append(contentsOf: [to])
         }
         if let cursor {
-            guard let c = SessionCursor(cursor) else { throw StoreError("invalid cursor") }
+            let c = try SessionCursor(parsing: cursor)
             sql += " AND (start > ? OR (start = ? AND session_id > ?))"
             _ = arguments.append(contentsOf: [c.start, c.start, c.sessionID])
         }
         sql += " ORDER BY start, session_id LIMIT ?"
         _ = arguments.append(contentsOf: [limit + 1])
         let rows = try database.read { db in try Row.fetchAll(db, sql: sql, arguments: arguments) }
-        let records = try Self.decode(Array(rows.prefix(limit)))
-        let next = rows.count > limit ? records.last.map { SessionCursor(start: $0.start, sessionID: $0.sessionID).description } : nil
-        return SessionPage(records: records, nextCursor: next)
+        return SessionPage(fetched: try Self.decode(rows), limit: limit)
     }
 
     public func session(id: String) throws -> SessionRecord? {
@@ -164,24 +155,4 @@ public final class SQLiteSessionStore: SessionStore {
             }
         }
     }
-}
-
-/// Where a page of sessions ended: the last session's start and id, opaque to clients.
-struct SessionCursor: CustomStringConvertible {
-    var start: String
-    var sessionID: String
-
-    init(start: String, sessionID: String) {
-        self.start = start
-        self.sessionID = sessionID
-    }
-
-    init?(_ text: String) {
-        guard let data = Data(base64Encoded: text), let s = String(data: data, encoding: .utf8) else { return nil }
-        let parts = s.split(separator: "|", maxSplits: 1).map(String.init)
-        guard parts.count == 2 else { return nil }
-        (start, sessionID) = (parts[0], parts[1])
-    }
-
-    var description: String { Data("\(start)|\(sessionID)".utf8).base64EncodedString() }
 }

@@ -38,6 +38,57 @@ public struct SessionPage: Sendable, Equatable {
         self.records = records
         self.nextCursor = nextCursor
     }
+
+    /// A page from the `limit + 1` records a store fetched (oldest first): the first `limit`, and
+    /// a cursor after the last of them when there was one more.
+    init(fetched: [SessionRecord], limit: Int) {
+        records = Array(fetched.prefix(limit))
+        nextCursor = fetched.count > limit ? records.last.map { SessionCursor(start: $0.start, sessionID: $0.sessionID).description } : nil
+    }
+}
+
+/// Where a page of sessions continues: after this start and session id (the order pages are in).
+/// Opaque to clients (base64).
+struct SessionCursor: CustomStringConvertible {
+    var start: String
+    var sessionID: String
+
+    init(start: String, sessionID: String) {
+        self.start = start
+        self.sessionID = sessionID
+    }
+
+    /// A cursor a client sent back; `InvalidCursor` when it is not one a page gave.
+    init(parsing text: String) throws(InvalidCursor) {
+        guard let data = Data(base64Encoded: text), let s = String(data: data, encoding: .utf8) else { throw InvalidCursor() }
+        let parts = s.split(separator: "|", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { throw InvalidCursor() }
+        (start, sessionID) = (parts[0], parts[1])
+    }
+
+    var description: String { Data("\(start)|\(sessionID)".utf8).base64EncodedString() }
+}
+
+/// A page cursor that no page gave: the caller's mistake, not the store's failure.
+public struct InvalidCursor: Error, CustomStringConvertible {
+    public var description: String { "invalid cursor" }
+}
+
+/// The SQL both stores share.
+enum SessionRows {
+    /// Writes one record into its session's row: the final record of a session is kept over any
+    /// interim that arrives after it. `placeholders` are the backend's spelling of the seven
+    /// parameters: session id, device id, type, start, end, schema, record (JSON).
+    static func upsert(_ placeholders: [String]) -> String {
+        """
+        INSERT INTO session_records (session_id, device_id, type, start, "end", schema, record)
+        VALUES (\(placeholders.joined(separator: ", ")))
+        ON CONFLICT (session_id) DO UPDATE SET
+            device_id = excluded.device_id, type = excluded.type, start = excluded.start,
+            "end" = excluded."end", schema = excluded.schema, record = excluded.record
+        WHERE excluded.type = 'final' OR session_records.type <> 'final'
+        """
+    }
 }
 
 /// An erasure, as the audit keeps it: when, why ("delete" on request, "retention" by age) and how

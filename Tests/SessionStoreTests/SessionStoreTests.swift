@@ -89,7 +89,7 @@ struct StoreTests {
             device: "r1", from: "2026-12-01T10:02:00.000Z", to: "2026-12-01T10:05:00.000Z", limit: 10, after: nil)
         #expect(window.records.map(\.sessionID) == ["s2", "s3", "s4"])
         #expect(window.nextCursor == nil)
-        #expect(throws: StoreError.self) { try store.sessions(device: "r1", from: nil, to: nil, limit: 3, after: "not a cursor") }
+        #expect(throws: InvalidCursor.self) { try store.sessions(device: "r1", from: nil, to: nil, limit: 3, after: "not a cursor") }
     }
 
     @Test("delete erases one device's records and returns how many; purge erases by end", arguments: Backend.allCases)
