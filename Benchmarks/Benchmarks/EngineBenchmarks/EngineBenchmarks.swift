@@ -20,6 +20,10 @@ final class NoSockets: RelayResources {
     func publishRoute(_ route: HairpinRoute?, for relayed: [TransportAddress]) {}
     func hairpinDelivery(to relayed: TransportAddress, from source: TransportAddress, now: Int64) -> HairpinDelivery { .notOurs }
     func listenerSocket(for server: TransportAddress) -> SocketID? { nil }
+    func hasAllocations(device: String) -> Bool { false }
+    var fleetSocket: SocketID? { nil }
+    func firstSight(ofFleetCheck id: TransactionID, nowMillis: Int64) -> Bool { true }
+    func redirectedBefore(_ key: String, nowMillis: Int64) -> Bool { false }
 }
 
 /// An engine with one allocation, a permission and channel 0x4000 bound to `peer`.
