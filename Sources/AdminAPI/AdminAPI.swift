@@ -68,7 +68,7 @@ public enum AdminAPI {
         router.add(middleware: ErrorMiddleware(logger: logger))
         var routes: [Route] = []
         let tokens: @Sendable () -> [AdminToken] = { relay.server.configuration.adminTokens }
-        let handlers = Handlers(relay: relay, metrics: MetricsExporter(relay: relay))
+        let handlers = Handlers(relay: relay, metrics: MetricsExporter(server: relay.server))
         func add(_ method: HTTPRequest.Method, _ path: String, _ scope: AdminToken.Scope?, _ handler: @escaping Handler) {
             let route = Route(method: method, path: path, scope: scope)
             routes.append(route)

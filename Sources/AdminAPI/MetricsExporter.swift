@@ -3,6 +3,7 @@ import Prometheus
 import RelayIO
 import RelayServer
 import SessionStore
+import Sessions
 import Synchronization
 import TURN
 
@@ -13,16 +14,21 @@ import TURN
 /// minute's statistics line does, and moves the registry's counters on by what changed since the
 /// last scrape. Labels are fixed words (direction, reason, method, code, class); none holds an
 /// address, a port, a user name or a device id.
-final class MetricsExporter: Sendable {
+public final class MetricsExporter: Sendable {
     let registry = PrometheusCollectorRegistry()
-    let relay: RelayService
+    let server: RelayServer
 
     /// What one scrape reads.
     struct Sample: Sendable {
         var workers = WorkerSnapshot()
+        /// Each worker's own, for per-worker series (busy time).
+        var perWorker: [WorkerSnapshot] = []
         var liveSessions = 0
         var backlog: StoreWriter.Backlog?
         var draining = false
+        var outcomes = SessionOutcomes()
+        /// The network namespace's UDP counters (`/proc/net/snmp`), when readable.
+        var udp: KernelUDPCounters?
     }
 
     /// One series of a scrape: a counter, or a gauge. A counter that is not `always` shown is
@@ -34,17 +40,17 @@ final class MetricsExporter: Sendable {
         var name: String
         var labels: [(String, String)] = []
         var help: String
-        var value: Int
+        var value: Double
         var always = true
 
         var key: String { name + "{" + labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",") + "}" }
     }
 
     /// The counters made so far, by series, with the value each was moved to (counters only go up).
-    let counters = Mutex<[String: (counter: Counter, value: Int)]>([:])
+    let counters = Mutex<[String: (counter: Counter, value: Double)]>([:])
 
-    init(relay: RelayService) {
-        self.relay = relay
+    public init(server: RelayServer) {
+        self.server = server
         publish(Self.series(Sample()))
         registry.makeGauge(descriptor: Self.name("av1relay_build_info", "The relay's version"), labels: [("version", RelayVersion.current)])
             .set(to: 1)
@@ -56,14 +62,14 @@ final class MetricsExporter: Sendable {
     }
 
     /// The text of one scrape. Blocks while each worker answers (call it off the cooperative pool).
-    func scrape() -> String {
-        let server = relay.server
-        publish(
-            Self.series(
-                Sample(
-                    workers: server.snapshot(), liveSessions: server.liveSessions().count, backlog: server.recordKeeper().writer?.backlog,
-                    draining: server.isDraining)))
-        return registry.emitToString()
+    public func scrape() -> String {
+        let perWorker = server.workers.map { $0.snapshot() }
+        let sample = Sample(
+            workers: perWorker.reduce(WorkerSnapshot(), +), perWorker: perWorker, liveSessions: server.liveSessions().count,
+            backlog: server.recordKeeper().writer?.backlog, draining: server.isDraining, outcomes: server.sessionOutcomes(),
+            udp: KernelUDPCounters.read())
+        publish(Self.series(sample))
+        return registry.emitToString() + Self.histograms(sample).map(\.text).joined()
     }
 
     /// Moves counters on by what changed and sets the gauges.
@@ -72,16 +78,16 @@ final class MetricsExporter: Sendable {
             for s in series {
                 switch s.kind {
                 case .gauge:
-                    registry.makeGauge(descriptor: Self.name(s.name, s.help), labels: s.labels).set(to: Double(s.value))
+                    registry.makeGauge(descriptor: Self.name(s.name, s.help), labels: s.labels).set(to: s.value)
                 case .counter:
                     let key = s.key
                     if let (counter, before) = made[key] {
                         guard s.value > before else { continue }
-                        counter.increment(by: Int64(s.value - before))
+                        Self.increment(counter, by: s.value - before)
                         made[key] = (counter, s.value)
                     } else if s.always || s.value > 0 {
                         let counter = registry.makeCounter(descriptor: Self.name(s.name, s.help), labels: s.labels)
-                        if s.value > 0 { counter.increment(by: Int64(s.value)) }
+                        if s.value > 0 { Self.increment(counter, by: s.value) }
                         made[key] = (counter, s.value)
                     }
                 }
@@ -89,20 +95,28 @@ final class MetricsExporter: Sendable {
         }
     }
 
+    /// Counts stay whole numbers in the text; only time moves counters by fractions.
+    static func increment(_ counter: Counter, by delta: Double) {
+        if delta == delta.rounded() { counter.increment(by: Int64(delta)) } else { counter.increment(by: delta) }
+    }
+
     /// Every series of a sample.
     static func series(_ sample: Sample) -> [Series] {
         let stats = sample.workers.stats
         let events = sample.workers.events
         func counter(_ name: String, _ labels: [(String, String)] = [], _ help: String, _ value: Int, always: Bool = true) -> Series {
-            Series(kind: .counter, name: name, labels: labels, help: help, value: value, always: always)
+            Series(kind: .counter, name: name, labels: labels, help: help, value: Double(value), always: always)
         }
-        func gauge(_ name: String, _ help: String, _ value: Int) -> Series { Series(kind: .gauge, name: name, help: help, value: value) }
+        func gauge(_ name: String, _ help: String, _ value: Int) -> Series {
+            Series(kind: .gauge, name: name, help: help, value: Double(value))
+        }
         let packets = "Packets relayed, by direction"
         let bytes = "Payload bytes relayed, by direction"
         let received = "Packets received, by side"
-        let drops = "Packets dropped, by reason"
-        let closes = "TCP/TLS connections closed or refused by the relay, by reason"
+        let drops = "Packets dropped without being relayed, by reason"
+        let closes = "TCP/TLS client connections closed or refused, by reason"
         let fleet = "Fleet channel checks, by outcome"
+        let health = sample.workers.health
         var all = [
             counter("av1relay_packets_relayed_total", [("direction", "client_to_peer")], packets, stats.packetsToPeers),
             counter("av1relay_packets_relayed_total", [("direction", "peer_to_client")], packets, stats.packetsToClients),
@@ -111,23 +125,19 @@ final class MetricsExporter: Sendable {
             counter("av1relay_bytes_relayed_total", [("direction", "peer_to_client")], bytes, stats.bytesToClients),
             counter("av1relay_packets_received_total", [("from", "client")], received, stats.packetsFromClients),
             counter("av1relay_packets_received_total", [("from", "peer")], received, stats.packetsFromPeers),
-            counter("av1relay_packets_dropped_total", [("reason", "malformed")], drops, stats.malformed),
-            counter("av1relay_packets_dropped_total", [("reason", "too_big")], drops, stats.tooBig),
-            // `dropped` counts malformed ones too: the rest are policy drops (permission, channel, allocation).
-            counter("av1relay_packets_dropped_total", [("reason", "policy")], drops, max(0, stats.dropped - stats.malformed)),
             counter("av1relay_requests_total", [], "STUN/TURN requests handled", stats.requests),
             counter("av1relay_error_responses_total", [], "STUN/TURN error responses sent", stats.errorResponses),
-            counter("av1relay_stream_closes_total", [("reason", "refused")], closes, sample.workers.streamRefused),
-            counter("av1relay_stream_closes_total", [("reason", "framing_error")], closes, sample.workers.streamFramingErrors),
-            counter("av1relay_stream_closes_total", [("reason", "overrun")], closes, sample.workers.streamOverruns),
-            counter("av1relay_stream_closes_total", [("reason", "timeout")], closes, sample.workers.streamTimeouts),
+            counter("av1relay_tls_handshakes_total", [("outcome", "completed")], "TLS handshakes, by outcome", health.tlsHandshakes),
+            counter("av1relay_tls_handshakes_total", [("outcome", "failed")], "TLS handshakes, by outcome", health.tlsFailures),
             counter("av1relay_fleet_checks_total", [("outcome", "sent")], fleet, stats.fleetChecksSent),
             counter("av1relay_fleet_checks_total", [("outcome", "answered")], fleet, stats.fleetChecksAnswered),
             counter("av1relay_fleet_checks_total", [("outcome", "timed_out")], fleet, stats.fleetChecksTimedOut),
-            counter(
-                "av1relay_fleet_messages_refused_total", [], "Fleet channel messages dropped as forged, stale or replayed",
-                stats.fleetMessagesRefused),
             counter("av1relay_session_records_lost_total", [], "Session records lost past the spool's bound", sample.backlog?.lost ?? 0),
+            counter(
+                "av1relay_datagrams_send_failed_total", [], "Datagrams the kernel refused to send (full socket buffer, unreachable)",
+                health.sendFailures),
+            counter(
+                "av1relay_outbox_overflows_total", [], "Datagrams not queued because a worker's outbox was full", health.outboxOverflows),
             gauge("av1relay_allocations", "TURN allocations now", sample.workers.allocations),
             gauge("av1relay_stream_connections", "TCP/TLS client connections now", sample.workers.connections),
             gauge("av1relay_sessions_live", "Robot/app sessions live now", sample.liveSessions),
@@ -135,6 +145,48 @@ final class MetricsExporter: Sendable {
             gauge("av1relay_session_records_queued", "Session records waiting for the store in memory", sample.backlog?.queued ?? 0),
             gauge("av1relay_session_records_spooled", "Session records waiting for the store on disk", sample.backlog?.spooled ?? 0),
         ]
+        for reason in DropReason.allCases {
+            all.append(counter("av1relay_packets_dropped_total", [("reason", reason.label)], drops, stats[dropped: reason]))
+        }
+        for reason in StreamCloseReason.allCases {
+            all.append(counter("av1relay_stream_closes_total", [("reason", reason.label)], closes, health[closed: reason]))
+        }
+        for (t, transport) in AllocationKinds.transports.enumerated() {
+            for (f, family) in AllocationKinds.families.enumerated() {
+                all.append(
+                    Series(
+                        kind: .gauge, name: "av1relay_allocations_by_kind", labels: [("transport", "\(transport)"), ("family", family)],
+                        help: "TURN allocations now, by client transport and relayed address family",
+                        value: Double(sample.workers.allocationKinds.count(transport: t, family: f))))
+            }
+        }
+        for (i, worker) in sample.perWorker.enumerated() {
+            all.append(
+                Series(
+                    kind: .counter, name: "av1relay_worker_busy_seconds_total", labels: [("worker", "\(i)")],
+                    help: "Time each data-plane worker spent handling packets rather than waiting (rate() is its busy ratio)",
+                    value: Double(worker.health.busyMicros) / 1_000_000))
+        }
+        let reasons = SessionOutcomes.endReasons + sample.outcomes.ended.keys.filter { !SessionOutcomes.endReasons.contains($0) }.sorted()
+        for reason in reasons {
+            let n = sample.outcomes.ended[reason] ?? 0
+            all.append(
+                counter(
+                    "av1relay_sessions_ended_total", [("reason", reason.replacingOccurrences(of: "-", with: "_"))],
+                    "Robot/app sessions ended, by reason", n))
+        }
+        if let udp = sample.udp {
+            all.append(
+                counter(
+                    "av1relay_udp_receive_buffer_errors_total", [],
+                    "UDP datagrams the kernel dropped for a full receive buffer, whole network namespace (/proc/net/snmp RcvbufErrors)",
+                    udp.receiveBufferErrors))
+            all.append(
+                counter(
+                    "av1relay_udp_send_buffer_errors_total", [],
+                    "UDP datagrams the kernel dropped for a full send buffer, whole network namespace (/proc/net/snmp SndbufErrors)",
+                    udp.sendBufferErrors))
+        }
         // Refusals by method and code, allocations by transport and end reason, denied peers by class.
         let methods = TURNEventCounts.methods.map(\.1) + ["other"]
         let codes = TURNEventCounts.codes.map(String.init) + ["other"]
@@ -172,4 +224,101 @@ final class MetricsExporter: Sendable {
     static func snakeCase(_ name: String) -> String {
         name.reduce(into: "") { out, c in out += c.isUppercase ? "_" + c.lowercased() : String(c) }
     }
+
+    /// Histograms, written as Prometheus text beside the registry's: their buckets are counted
+    /// where they happen (a worker's batch sizes, the sessions' outcomes), not observed one by one here.
+    struct Histogram {
+        var name: String
+        var help: String
+        var labels: [(String, String)] = []
+        var buckets: Buckets
+
+        /// Its `_bucket`, `_sum` and `_count` lines; `# HELP` and `# TYPE` when `header`.
+        func lines(header: Bool) -> String {
+            var out = header ? "# HELP \(name) \(help)\n# TYPE \(name) histogram\n" : ""
+            let base = labels.map { "\($0.0)=\"\($0.1)\"" }
+            func series(_ suffix: String, _ extra: [String] = []) -> String {
+                let all = base + extra
+                return name + suffix + (all.isEmpty ? "" : "{" + all.joined(separator: ",") + "}")
+            }
+            var cumulative = 0
+            for (i, bound) in buckets.bounds.enumerated() {
+                cumulative += buckets.counts[i]
+                out += series("_bucket", ["le=\"\(Self.number(bound))\""]) + " \(cumulative)\n"
+            }
+            out += series("_bucket", ["le=\"+Inf\""]) + " \(buckets.count)\n"
+            out += series("_sum") + " \(Self.number(buckets.sum))\n"
+            out += series("_count") + " \(buckets.count)\n"
+            return out
+        }
+
+        static func number(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : "\(v)" }
+    }
+
+    /// One family's text: its series one after another under one header.
+    struct HistogramFamily {
+        var series: [Histogram]
+        var text: String { series.enumerated().map { $0.element.lines(header: $0.offset == 0) }.joined() }
+    }
+
+    static func histograms(_ sample: Sample) -> [HistogramFamily] {
+        let health = sample.workers.health
+        let o = sample.outcomes
+        func family(_ name: String, _ help: String, _ buckets: Buckets) -> HistogramFamily {
+            HistogramFamily(series: [Histogram(name: name, help: help, buckets: buckets)])
+        }
+        func byStream(_ name: String, _ help: String, _ all: [String: Buckets], empty: [Double]) -> HistogramFamily {
+            let keys = all.keys.sorted()
+            let series = keys.map { key in
+                let parts = key.split(separator: "/").map(String.init)
+                return Histogram(name: name, help: help, labels: [("direction", parts[0]), ("kind", parts[1])], buckets: all[key]!)
+            }
+            return HistogramFamily(series: series.isEmpty ? [Histogram(name: name, help: help, buckets: Buckets(empty))] : series)
+        }
+        return [
+            family(
+                "av1relay_receive_batch_datagrams", "Datagrams per recvmmsg call that returned any",
+                Buckets(
+                    bounds: WorkerHealth.receiveBounds.map(Double.init), counts: health.receiveBatches.elements,
+                    sum: Double(health.received))),
+            family(
+                "av1relay_send_batch_datagrams", "Datagrams per sendmmsg run (one socket, one round)",
+                Buckets(bounds: WorkerHealth.sendBounds.map(Double.init), counts: health.sendBatches.elements, sum: Double(health.sent))),
+            family("av1relay_session_mos", "Estimated MOS of ended sessions (E-model, 1 to 4.5)", o.mos),
+            family("av1relay_session_rtt_seconds", "Median round-trip time between robot and app of ended sessions", o.rtt),
+            family("av1relay_session_dtls_handshake_seconds", "DTLS handshake time of ended sessions", o.dtlsHandshake),
+            byStream(
+                "av1relay_session_loss_ratio", "Packet loss of ended sessions, by direction and media kind", o.loss,
+                empty: SessionOutcomes.lossBounds),
+            byStream(
+                "av1relay_session_jitter_seconds", "Interarrival jitter of ended sessions, by direction and media kind", o.jitter,
+                empty: SessionOutcomes.jitterBounds),
+        ]
+    }
+}
+
+/// The network namespace's UDP counters from `/proc/net/snmp` (the `Udp:` header and value lines).
+struct KernelUDPCounters: Sendable {
+    var receiveBufferErrors: Int
+    var sendBufferErrors: Int
+
+    static func read(_ path: String = "/proc/net/snmp") -> KernelUDPCounters? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        return parse(text)
+    }
+
+    static func parse(_ text: String) -> KernelUDPCounters? {
+        let udp = text.split(separator: "\n").filter { $0.hasPrefix("Udp: ") }.map { $0.split(separator: " ").dropFirst().map(String.init) }
+        guard udp.count >= 2, udp[0].count == udp[1].count else { return nil }
+        let values = Dictionary(zip(udp[0], udp[1]), uniquingKeysWith: { first, _ in first })
+        guard let receive = values["RcvbufErrors"].flatMap({ Int($0) }), let send = values["SndbufErrors"].flatMap({ Int($0) }) else {
+            return nil
+        }
+        return KernelUDPCounters(receiveBufferErrors: receive, sendBufferErrors: send)
+    }
+}
+
+extension InlineArray where Element: Copyable {
+    /// The elements, as an array (off the packet path).
+    var elements: [Element] { indices.map { self[$0] } }
 }

@@ -45,7 +45,7 @@ int av1_recv_batch(int fd, av1_datagram *slots, int count) {
     return n;
 }
 
-int av1_send_batch(int fd, av1_datagram *slots, int count) {
+int av1_send_batch(int fd, av1_datagram *slots, int count, int *refused) {
     struct mmsghdr msgs[AV1_MAX_BATCH];
     struct iovec iov[AV1_MAX_BATCH];
     int sent = 0;
@@ -67,6 +67,7 @@ int av1_send_batch(int fd, av1_datagram *slots, int count) {
         if (n < 0) {
             if (errno == EINTR) continue;
             if (!first_error) first_error = -errno;
+            if (refused) *refused += 1;
             sent += 1;  // skip the datagram the kernel refused (full buffer, unreachable)
             continue;
         }

@@ -16,7 +16,7 @@ extension Worker {
             guard fd >= 0 else { return }  // EAGAIN: nothing more to accept
             guard let client = SocketAddress.transportAddress(&storage), counter.admit(client.ip) else {
                 close(fd)
-                streamRefused += 1
+                counts.health[closed: .refused] += 1
                 continue
             }
             var session: OpaquePointer?
@@ -24,6 +24,7 @@ extension Worker {
                 guard let s = tlsContext?.session() else {
                     close(fd)
                     counter.release(client.ip)
+                    counts.health[closed: .refused] += 1
                     continue
                 }
                 session = s
@@ -46,47 +47,52 @@ extension Worker {
     private func readable(_ c: StreamConnection) {
         for _ in 0..<4 where !c.closed {
             let n = read(c.fd, streamScratch.baseAddress, streamScratch.count)
-            if n == 0 { return closeConnection(c) }  // the client closed
+            if n == 0 { return closeConnection(c, .client) }
             if n < 0 {
                 if errno == EAGAIN || errno == EINTR { return }
-                return closeConnection(c)
+                return closeConnection(c, .error)
             }
             c.lastReceived = clock.now().millis
             let bytes = UnsafeRawBufferPointer(rebasing: streamScratch[0..<n])
-            let ok = c.tls == nil ? frame(bytes, on: c) : decrypt(bytes, on: c)
+            let outcome = c.tls == nil ? frame(bytes, on: c) : decrypt(bytes, on: c)
             streamScratch.zero(n)
-            if !ok { return closeConnection(c) }
+            if let reason = outcome { return closeConnection(c, reason) }
             if n < streamScratch.count { return }
         }
     }
 
-    /// TLS records in; plaintext to the framer; handshake answers out.
-    private func decrypt(_ bytes: UnsafeRawBufferPointer, on c: StreamConnection) -> Bool {
-        guard let tls = c.tls, av1_tls_feed(tls, bytes.baseAddress, bytes.count) == bytes.count else { return false }
+    /// TLS records in; plaintext to the framer; handshake answers out. Returns why the
+    /// connection must close, or nil.
+    private func decrypt(_ bytes: UnsafeRawBufferPointer, on c: StreamConnection) -> StreamCloseReason? {
+        guard let tls = c.tls, av1_tls_feed(tls, bytes.baseAddress, bytes.count) == bytes.count else { return .tlsFailed }
         if !c.established {
             let rc = av1_tls_handshake(tls)
             pushCiphertext(c)
-            if rc < 0 { return false }
-            if rc == 0 { return true }
+            if rc < 0 {
+                counts.health.tlsFailures += 1
+                return .tlsFailed
+            }
+            if rc == 0 { return nil }
             c.established = true
+            counts.health.tlsHandshakes += 1
         }
         while !c.closed {
             let n = Int(av1_tls_read(tls, tlsScratch.baseAddress, tlsScratch.count))
-            if n < 0 { return false }
+            if n < 0 { return .tlsFailed }
             if n == 0 { break }
-            let ok = frame(UnsafeRawBufferPointer(rebasing: tlsScratch[0..<n]), on: c)
+            let outcome = frame(UnsafeRawBufferPointer(rebasing: tlsScratch[0..<n]), on: c)
             tlsScratch.zero(n)
-            if !ok { return false }
+            if outcome != nil { return outcome }
         }
         pushCiphertext(c)
-        return true
+        return nil
     }
 
     /// Plaintext in; each whole frame to the engine, until the connection closes: a flush inside
     /// the loop may close it (a write error, a reader past `stream-buffer`), and the frames left
     /// in the same read must not reach the engine with a dead tuple and an fd the next accepted
     /// connection may get.
-    private func frame(_ bytes: UnsafeRawBufferPointer, on c: StreamConnection) -> Bool {
+    private func frame(_ bytes: UnsafeRawBufferPointer, on c: StreamConnection) -> StreamCloseReason? {
         let now = clock.now()
         do {
             try c.framer.append(bytes) { (frame: UnsafeRawBufferPointer) -> Bool in
@@ -96,10 +102,9 @@ extension Worker {
                 return !c.closed
             }
             if c.closed { c.framer.discard() }
-            return true
+            return nil
         } catch {
-            streamFramingErrors += 1
-            return false
+            return .framingError
         }
     }
 
@@ -107,7 +112,9 @@ extension Worker {
     func send(_ bytes: UnsafeRawBufferPointer, to c: StreamConnection) {
         guard !c.closed else { return }
         if let tls = c.tls {
-            guard c.established, av1_tls_write(tls, bytes.baseAddress, bytes.count) == bytes.count else { return closeConnection(c) }
+            guard c.established, av1_tls_write(tls, bytes.baseAddress, bytes.count) == bytes.count else {
+                return closeConnection(c, .tlsFailed)
+            }
             pushCiphertext(c)
         } else {
             write(bytes, to: c)
@@ -129,14 +136,11 @@ extension Worker {
         var offset = 0
         if c.pending.isEmpty {
             let n = Glibc.send(c.fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
-            if n < 0 && errno != EAGAIN && errno != EINTR { return closeConnection(c) }
+            if n < 0 && errno != EAGAIN && errno != EINTR { return closeConnection(c, .error) }
             offset = max(n, 0)
             if offset == bytes.count { return }
         }
-        guard c.pending.count + bytes.count - offset <= streamLimits.bufferLimit else {
-            streamOverruns += 1
-            return closeConnection(c)
-        }
+        guard c.pending.count + bytes.count - offset <= streamLimits.bufferLimit else { return closeConnection(c, .overrun) }
         let wasEmpty = c.pending.isEmpty
         c.pending.append(contentsOf: bytes[offset...])
         if wasEmpty { rewatch(c.fd, .connection, events: UInt32(AV1_IN | AV1_RDHUP | AV1_OUT)) }
@@ -147,7 +151,7 @@ extension Worker {
             let n = c.pending.withUnsafeBytes { Glibc.send(c.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if n < 0 {
                 if errno == EAGAIN || errno == EINTR { return }
-                return closeConnection(c)
+                return closeConnection(c, .error)
             }
             for i in 0..<n { c.pending[i] = 0 }
             c.pending.removeFirst(n)
@@ -155,10 +159,11 @@ extension Worker {
         rewatch(c.fd, .connection, events: UInt32(AV1_IN | AV1_RDHUP))
     }
 
-    /// Closes a connection; its allocation goes with it (RFC 8656 §3.1).
-    func closeConnection(_ c: StreamConnection) {
+    /// Closes a connection, counted by why; its allocation goes with it (RFC 8656 §3.1).
+    func closeConnection(_ c: StreamConnection, _ reason: StreamCloseReason) {
         guard !c.closed else { return }
         c.closed = true
+        counts.health[closed: reason] += 1
         connections[c.fd] = nil
         unwatch(c.fd)
         Glibc.close(c.fd)
@@ -177,14 +182,14 @@ extension Worker {
         for c in connections.values {
             let handshakeOver = !c.established && now - c.opened > streamLimits.handshakeTimeout * 1000
             if handshakeOver || now - c.lastReceived > streamLimits.idleTimeout * 1000 {
-                streamTimeouts += 1
-                closeConnection(c)
+                if handshakeOver && c.tls != nil { counts.health.tlsFailures += 1 }
+                closeConnection(c, .timeout)
             }
         }
     }
 
     func stopStreams() {
-        for c in Array(connections.values) { closeConnection(c) }
+        for c in Array(connections.values) { closeConnection(c, .shutdown) }
     }
 }
 

@@ -60,14 +60,13 @@ public final class Worker: @unchecked Sendable {
     /// Stream read, plaintext and ciphertext staging, zeroed after use.
     let streamScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 4096)
     let tlsScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 4096)
-    var streamRefused = 0
-    var streamFramingErrors = 0
-    var streamOverruns = 0
-    var streamTimeouts = 0
-    /// The engine's events by kind (refusals, allocations, denied peers), for metrics: out of
-    /// line, so that the worker's hot fields keep their layout.
-    final class EventCounts { var counts = TURNEventCounts() }
-    let eventCounts = EventCounts()
+    /// The engine's events by kind (refusals, allocations, denied peers) and the worker's own
+    /// health, for metrics: out of line, so that the worker's hot fields keep their layout.
+    final class Counts {
+        var events = TURNEventCounts()
+        var health = WorkerHealth()
+    }
+    let counts = Counts()
 
     /// Called on the worker's thread with each round's events (logging, metrics).
     var onEvents: @Sendable ([TURNEvent]) -> Void = { _ in }
@@ -193,10 +192,11 @@ public final class Worker: @unchecked Sendable {
     /// Counters of this worker, read on its thread.
     public func snapshot() -> WorkerSnapshot {
         sync { [self] in
-            WorkerSnapshot(
-                stats: engine.stats, allocations: engine.allocationCount, connections: connections.count,
-                streamRefused: streamRefused, streamFramingErrors: streamFramingErrors, streamOverruns: streamOverruns,
-                streamTimeouts: streamTimeouts, events: eventCounts.counts)
+            var health = counts.health
+            health.outboxOverflows = outbox.overflows
+            return WorkerSnapshot(
+                stats: engine.stats, allocations: engine.allocationCount, connections: connections.count, events: counts.events,
+                health: health, allocationKinds: engine.allocationKinds)
         }
     }
 
@@ -219,6 +219,7 @@ public final class Worker: @unchecked Sendable {
         while !stopping {
             let timeout = Int32(max(0, min(1000, nextTick - clock.now().millis)))
             let n = Int(av1_epoll_wait(epoll, events, Int32(Worker.maxEvents), timeout))
+            let woke = clock.now().micros
             for i in 0..<max(n, 0) {
                 let e = events[i]
                 let fd = Int32(truncatingIfNeeded: e.data & 0xFFFF_FFFF)
@@ -233,7 +234,9 @@ public final class Worker: @unchecked Sendable {
                 }
             }
             flush()
-            let now = clock.now().millis
+            let done = clock.now()
+            counts.health.busyMicros += Int(done.micros - woke)
+            let now = done.millis
             if now >= nextTick {
                 nextTick = now + 1000
                 tick()
@@ -308,6 +311,7 @@ public final class Worker: @unchecked Sendable {
         for _ in 0..<4 {
             let n = Int(av1_recv_batch(fd, recvSlots, Int32(Worker.batch)))
             if n <= 0 { break }
+            counts.health.countReceive(n)
             let now = clock.now()
             for i in 0..<n {
                 let slot = recvSlots + i
@@ -351,10 +355,12 @@ public final class Worker: @unchecked Sendable {
                 i += 1
                 k += 1
             }
-            _ = av1_send_batch(socket, sendSlots, Int32(k))
+            var refused: Int32 = 0
+            _ = av1_send_batch(socket, sendSlots, Int32(k), &refused)
+            counts.health.countSend(k, refused: Int(refused))
         }
         if !outbox.events.isEmpty {
-            eventCounts.counts.count(outbox.events)
+            counts.events.count(outbox.events)
             onEvents(outbox.events)
         }
         if !outbox.legs.isEmpty { onLegs(outbox.legs) }
@@ -395,32 +401,31 @@ public struct WorkerSnapshot: Sendable {
     public var stats: TURNStats
     public var allocations: Int
     public var connections: Int
-    public var streamRefused: Int
-    public var streamFramingErrors: Int
-    public var streamOverruns: Int
-    public var streamTimeouts: Int
     public var events: TURNEventCounts
+    public var health: WorkerHealth
+    public var allocationKinds: AllocationKinds
 
     public init(
-        stats: TURNStats = TURNStats(), allocations: Int = 0, connections: Int = 0, streamRefused: Int = 0,
-        streamFramingErrors: Int = 0, streamOverruns: Int = 0, streamTimeouts: Int = 0, events: TURNEventCounts = TURNEventCounts()
+        stats: TURNStats = TURNStats(), allocations: Int = 0, connections: Int = 0, events: TURNEventCounts = TURNEventCounts(),
+        health: WorkerHealth = WorkerHealth(), allocationKinds: AllocationKinds = AllocationKinds()
     ) {
-        self.events = events
         self.stats = stats
         self.allocations = allocations
         self.connections = connections
-        self.streamRefused = streamRefused
-        self.streamFramingErrors = streamFramingErrors
-        self.streamOverruns = streamOverruns
-        self.streamTimeouts = streamTimeouts
+        self.events = events
+        self.health = health
+        self.allocationKinds = allocationKinds
     }
+
+    public var streamRefused: Int { health[closed: .refused] }
+    public var streamFramingErrors: Int { health[closed: .framingError] }
+    public var streamOverruns: Int { health[closed: .overrun] }
+    public var streamTimeouts: Int { health[closed: .timeout] }
 
     public static func + (a: WorkerSnapshot, b: WorkerSnapshot) -> WorkerSnapshot {
         WorkerSnapshot(
             stats: a.stats + b.stats, allocations: a.allocations + b.allocations, connections: a.connections + b.connections,
-            streamRefused: a.streamRefused + b.streamRefused, streamFramingErrors: a.streamFramingErrors + b.streamFramingErrors,
-            streamOverruns: a.streamOverruns + b.streamOverruns, streamTimeouts: a.streamTimeouts + b.streamTimeouts,
-            events: a.events + b.events)
+            events: a.events + b.events, health: a.health + b.health, allocationKinds: a.allocationKinds + b.allocationKinds)
     }
 }
 

@@ -39,6 +39,10 @@ public final class RelayServer: @unchecked Sendable {
     private var statsTimer: DispatchSourceTimer?
     private var sessionTimer: DispatchSourceTimer?
     private var retentionTimer: DispatchSourceTimer?
+    private var minuteTimer: DispatchSourceTimer?
+    /// Final records' outcomes (metrics) and refusal counts a minute apart (the status page).
+    let outcomes = Mutex(SessionOutcomes())
+    let refusalSamples = Mutex<[RefusalSample]>([])
     /// Sessions of paired devices, and where their records go.
     public let sessions: SessionRegistry
     let sinks: [any SessionSink]
@@ -260,6 +264,12 @@ public final class RelayServer: @unchecked Sendable {
         retention.setEventHandler { [self] in applyRetention() }
         retention.resume()
         lock.withLock { retentionTimer = retention }
+        sampleRefusals()
+        let minute = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "av1relay.minute"))
+        minute.schedule(deadline: .now() + .seconds(60), repeating: .seconds(60))
+        minute.setEventHandler { [self] in sampleRefusals() }
+        minute.resume()
+        lock.withLock { minuteTimer = minute }
         if configuration.users.isEmpty && configuration.authSecrets.isEmpty {
             logger.warning("no credentials configured (--user, --auth-secret): every Allocate will be refused with 401")
         }
@@ -340,6 +350,9 @@ public final class RelayServer: @unchecked Sendable {
         // Monotonic time from the clock of the leg reports (the workers'); wall time, for the
         // records' dates, to the millisecond.
         let records = sessions.tick(now: clock.now().micros, unix: Date().timeIntervalSince1970, shutdown: shutdown)
+        if records.contains(where: { $0.type == "final" }) {
+            outcomes.withLock { o in for record in records { o.add(record) } }
+        }
         for record in records {
             for sink in sinks {
                 do { try sink.write(record) } catch { logger.error("session record not written: \(error)") }
@@ -355,6 +368,7 @@ public final class RelayServer: @unchecked Sendable {
             statsTimer?.cancel()
             sessionTimer?.cancel()
             retentionTimer?.cancel()
+            minuteTimer?.cancel()
         }
         for w in workers { w.stop() }
         sessionQueue.sync { writeRecords(shutdown: true) }

@@ -46,6 +46,10 @@ public final class SessionRegistry: Sendable {
         var retired: Set<UInt64> = []
         /// Binding requests waiting for their response: tid → (time, role of the requester).
         var pending: [TransactionID: (Int64, Identity.Role)] = [:]
+        /// The robot's latest link telemetry per device, not yet in its trail.
+        var freshTelemetry: [String: LinkTelemetry] = [:]
+        /// Each device's signal over the last `trailSeconds` (the status page's chart).
+        var trails: [String: [SignalPoint]] = [:]
 
         mutating func forget(_ id: UInt64) {
             legs[id] = nil
@@ -56,6 +60,15 @@ public final class SessionRegistry: Sendable {
 
     let settings: Settings
     private let state = Mutex(State())
+    /// How far back a device's signal trail reaches (seconds).
+    public static let trailSeconds = 600.0
+
+    /// One sample of the robot's link, at a wall-clock instant.
+    public struct SignalPoint: Sendable, Equatable {
+        public var unix: Double
+        public var wifiRSSI: Double?
+        public var rsrp: Double?
+    }
 
     public init(settings: Settings = Settings()) { self.settings = settings }
 
@@ -72,6 +85,8 @@ public final class SessionRegistry: Sendable {
         public var session: SessionRecord?
         /// The last traffic of a live allocation (ISO 8601 UTC); nil with none.
         public var lastActivity: String?
+        /// The robot's signal over the last ten minutes, oldest first.
+        public var signalTrail: [SignalPoint] = []
     }
 
     /// `now` on the leg reports' clock (monotonic µs), `unix` the wall time for the record's dates.
@@ -84,7 +99,21 @@ public final class SessionRegistry: Sendable {
             return DeviceLive(
                 robot: live.contains { $0.role == .robot }, app: live.contains { $0.role == .app },
                 transports: Dictionary(live.map { ($0.role.rawValue, "\($0.transport)") }, uniquingKeysWith: { first, _ in first }),
-                session: session, lastActivity: live.map(\.lastActivity).max().map { Self.iso(unix - Double(now - $0) / 1_000_000) })
+                session: session, lastActivity: live.map(\.lastActivity).max().map { Self.iso(unix - Double(now - $0) / 1_000_000) },
+                signalTrail: s.trails[device] ?? [])
+        }
+    }
+
+    /// The devices with a live allocation here, and which sides: device → (robot, app).
+    public func onlineDevices() -> [String: (robot: Bool, app: Bool)] {
+        state.withLock { s in
+            var online: [String: (robot: Bool, app: Bool)] = [:]
+            for leg in s.legs.values where leg.ended == nil && !s.retired.contains(leg.legID) {
+                var sides = online[leg.device] ?? (false, false)
+                if leg.role == .robot { sides.robot = true } else { sides.app = true }
+                online[leg.device] = sides
+            }
+            return online
         }
     }
 
@@ -113,6 +142,7 @@ public final class SessionRegistry: Sendable {
                     var summary = s.signals[r.legID] ?? SignalSummary()
                     for t in r.telemetry { summary.add(t) }
                     s.signals[r.legID] = summary
+                    if r.role == .robot { s.freshTelemetry[r.device] = r.telemetry.last }
                 }
                 for (tid, t) in r.requests { s.pending[tid] = (t, r.role) }
                 for (tid, t) in r.responses {
@@ -135,6 +165,7 @@ public final class SessionRegistry: Sendable {
         state.withLock { s in
             var records: [SessionRecord] = []
             for id in s.retired where s.legs[id]?.ended != nil { s.forget(id) }
+            Self.extendTrails(&s, unix: unix)
             // One pass over the legs, not one per device: this runs every second under the lock.
             let current = s.legs.values.filter { !s.retired.contains($0.legID) }
             for (device, legs) in Dictionary(grouping: current, by: \.device) {
@@ -202,6 +233,20 @@ public final class SessionRegistry: Sendable {
                 s.sessions[device] = session
             }
             return records
+        }
+    }
+
+    /// Moves the telemetry that arrived since the last tick into the devices' trails, and forgets
+    /// what is older than `trailSeconds`.
+    static func extendTrails(_ s: inout State, unix: Double) {
+        for (device, t) in s.freshTelemetry {
+            s.trails[device, default: []].append(
+                SignalPoint(unix: unix, wifiRSSI: t.wifiRSSI.map(Double.init), rsrp: t.rsrp.map(Double.init)))
+        }
+        s.freshTelemetry.removeAll()
+        for (device, trail) in s.trails where trail.first.map({ $0.unix < unix - trailSeconds }) ?? true {
+            let kept = trail.filter { $0.unix >= unix - trailSeconds }
+            s.trails[device] = kept.isEmpty ? nil : kept
         }
     }
 

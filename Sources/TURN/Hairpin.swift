@@ -16,7 +16,8 @@ public struct HairpinRoute: Sendable {
     /// refuse it, or hand it to its client on a channel (if one is bound) or as a Data indication.
     /// Decided where the route is kept, so a packet costs a lookup, not a copy of the route.
     public func delivery(from source: TransportAddress, now: Int64) -> HairpinDelivery {
-        guard let e = permissions[source.ip], e > now, pairedPeers?.contains(source) ?? true else { return .refused }
+        guard let e = permissions[source.ip], e > now else { return .refused(.noPermission) }
+        guard pairedPeers?.contains(source) ?? true else { return .refused(.notPartner) }
         let channel = channels[source].flatMap { $0.expiry > now ? $0.number : nil }
         return .deliver(client: client, server: server, channel: channel)
     }
@@ -27,7 +28,7 @@ public enum HairpinDelivery: Sendable {
     /// Not a relayed address of a UDP allocation here: send it the ordinary way.
     case notOurs
     /// That allocation would drop it (no permission, or not its partner).
-    case refused
+    case refused(DropReason)
     /// Give it to that allocation's client, from a listener on `server`.
     case deliver(client: TransportAddress, server: TransportAddress, channel: UInt16?)
 }
@@ -64,9 +65,9 @@ extension TURNEngine {
         switch resources.hairpinDelivery(to: peer, from: source, now: now.millis) {
         case .notOurs:
             return false
-        case .refused:
+        case .refused(let reason):
             stats.hairpinned += 1
-            drop(malformed: false)  // its relay socket would have dropped it too
+            drop(reason)  // its relay socket would have dropped it too
             return true
         case .deliver(let client, let server, let channel):
             guard let socket = resources.listenerSocket(for: server) else { return false }

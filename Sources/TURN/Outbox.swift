@@ -107,6 +107,40 @@ public enum TURNEvent: Sendable, Equatable {
     }
 }
 
+/// Why the engine dropped a packet without relaying it.
+public enum DropReason: Int, Sendable, CaseIterable {
+    /// Not STUN, not ChannelData, or a STUN message that does not parse.
+    case malformed
+    /// A UDP datagram larger than a receive slot (4096 bytes), dropped by the I/O layer.
+    case tooBig
+    /// Data from a client without an allocation, or to a relay socket nobody owns any more.
+    case noAllocation
+    /// Data to or from a peer the allocation has no live permission for.
+    case noPermission
+    /// ChannelData on a channel number that is not bound (or whose binding expired).
+    case noChannel
+    /// Under pairing, data to or from an address that is not the device's partner.
+    case notPartner
+    /// Responses and indications that need nothing (Binding keepalives, stray responses).
+    case unexpected
+    /// Fleet-channel messages that are forged, stale, replayed or unasked for.
+    case fleetRefused
+
+    /// The reason as a metric label.
+    public var label: String {
+        switch self {
+        case .malformed: "malformed"
+        case .tooBig: "too_big"
+        case .noAllocation: "no_allocation"
+        case .noPermission: "no_permission"
+        case .noChannel: "no_channel"
+        case .notPartner: "not_partner"
+        case .unexpected: "unexpected"
+        case .fleetRefused: "fleet_refused"
+        }
+    }
+}
+
 /// Counters the engine keeps; the server reads them for metrics.
 public struct TURNStats: Sendable {
     public var packetsFromClients = 0
@@ -115,11 +149,8 @@ public struct TURNStats: Sendable {
     public var packetsFromPeers = 0
     public var bytesToPeers = 0
     public var bytesToClients = 0
-    /// Data plane drops: no permission, no channel, unknown allocation, malformed.
-    public var dropped = 0
-    public var malformed = 0
-    /// UDP datagrams larger than a receive slot (4096 bytes), dropped by the I/O layer.
-    public var tooBig = 0
+    /// Data plane drops by reason (`DropReason`'s raw values are the slots).
+    public var drops = InlineArray<8, Int>(repeating: 0)
     public var requests = 0
     public var errorResponses = 0
     /// Packets for another allocation of this relay, delivered in process.
@@ -129,9 +160,20 @@ public struct TURNStats: Sendable {
     public var fleetChecksSent = 0
     public var fleetChecksAnswered = 0
     public var fleetChecksTimedOut = 0
-    public var fleetMessagesRefused = 0
 
     public init() {}
+
+    /// Packets dropped for `reason`.
+    public subscript(dropped reason: DropReason) -> Int {
+        get { drops[reason.rawValue] }
+        set { drops[reason.rawValue] = newValue }
+    }
+
+    /// Every drop, whatever its reason.
+    public var dropped: Int { DropReason.allCases.reduce(0) { $0 + drops[$1.rawValue] } }
+    public var malformed: Int { self[dropped: .malformed] }
+    public var tooBig: Int { self[dropped: .tooBig] }
+    public var fleetMessagesRefused: Int { self[dropped: .fleetRefused] }
 
     public static func + (a: TURNStats, b: TURNStats) -> TURNStats {
         var s = a
@@ -141,16 +183,13 @@ public struct TURNStats: Sendable {
         s.packetsFromPeers += b.packetsFromPeers
         s.bytesToPeers += b.bytesToPeers
         s.bytesToClients += b.bytesToClients
-        s.dropped += b.dropped
-        s.malformed += b.malformed
-        s.tooBig += b.tooBig
+        for i in s.drops.indices { s.drops[i] += b.drops[i] }
         s.requests += b.requests
         s.errorResponses += b.errorResponses
         s.hairpinned += b.hairpinned
         s.fleetChecksSent += b.fleetChecksSent
         s.fleetChecksAnswered += b.fleetChecksAnswered
         s.fleetChecksTimedOut += b.fleetChecksTimedOut
-        s.fleetMessagesRefused += b.fleetMessagesRefused
         return s
     }
 }

@@ -100,8 +100,7 @@ extension TURNEngine {
             let role: Identity.Role = partner.first == 1 ? .robot : partner.first == 2 ? .app : nil,
             resources.firstSight(ofFleetCheck: m.transactionID, nowMillis: now.millis)
         else {
-            stats.fleetMessagesRefused += 1
-            return drop(malformed: false)
+            return drop(.fleetRefused)
         }
         let device = String(decoding: partner.dropFirst(), as: UTF8.self)
         let yes = resources.partnerAddresses(device: device, role: role).contains(peer)
@@ -122,8 +121,7 @@ extension TURNEngine {
             let clock = m.value(.fleetClock), clock.count == 8, let legs = m.value(.fleetLegs),
             resources.firstSight(ofFleetCheck: m.transactionID, nowMillis: now.millis)
         else {
-            stats.fleetMessagesRefused += 1
-            return drop(malformed: false)
+            return drop(.fleetRefused)
         }
         let senderClock = clock.reduce(Int64(0)) { $0 << 8 | Int64($1) }
         out.events.append(.fleetLegs(Array(legs), senderClock: senderClock, receivedAt: now.micros))
@@ -135,8 +133,7 @@ extension TURNEngine {
             m.messageClass == .successResponse, m.verifyIntegrity(key: key) == true,
             let pending = pendingFleetChecks[m.transactionID], pending.member == member
         else {
-            stats.fleetMessagesRefused += 1
-            return drop(malformed: false)
+            return drop(.fleetRefused)
         }
         pendingFleetChecks[m.transactionID] = nil
         resolve(pending, partner: m.value(.fleetAnswer)?.first == 1, now: now, out: out)

@@ -305,7 +305,7 @@ extension TURNEngine {
     mutating func answerMalformed(
         _ message: UnsafeRawBufferPointer, header: STUNHeader, tuple: FiveTuple, socket: SocketID, out: Outbox, error: STUNParseError
     ) {
-        drop(malformed: true)
+        drop(.malformed)
         guard error != .badFingerprint else { return }
         stats.errorResponses += 1
         var b = STUNMessageBuilder(method: header.type.method, class: .errorResponse, transactionID: header.transactionID)

@@ -27,6 +27,8 @@ public struct TURNEngine<Resources: RelayResources> {
     }
 
     public var allocationCount: Int { allocations.count }
+    /// Live allocations by client transport and relayed family (metrics; walks every allocation).
+    public var allocationKinds: AllocationKinds { AllocationKinds(allocations.values) }
 
     /// The allocation of a 5-tuple (tests and diagnostics).
     public func allocation(for tuple: FiveTuple) -> Allocation? { allocations[tuple] }
@@ -39,16 +41,16 @@ public struct TURNEngine<Resources: RelayResources> {
         _ bytes: UnsafeRawBufferPointer, tuple: FiveTuple, socket: SocketID, now: TURNTime, out: Outbox
     ) {
         stats.packetsFromClients += 1
-        guard let first = bytes.first else { return drop(malformed: true) }
+        guard let first = bytes.first else { return drop(.malformed) }
         if STUNDataPath.isChannelData(firstByte: first) {
             return relayChannelData(bytes, tuple: tuple, now: now, out: out)
         }
         let header: STUNHeader
         do {
-            guard let h = try STUNHeader(parsing: bytes), bytes.count >= h.messageSize else { return drop(malformed: true) }
+            guard let h = try STUNHeader(parsing: bytes), bytes.count >= h.messageSize else { return drop(.malformed) }
             header = h
         } catch {
-            return drop(malformed: true)
+            return drop(.malformed)
         }
         // A datagram holds one message; a stream message arrives framed to its size.
         let message = UnsafeRawBufferPointer(rebasing: bytes[0..<header.messageSize])
@@ -60,14 +62,14 @@ public struct TURNEngine<Resources: RelayResources> {
         case .request:
             let parsed: STUNMessage
             do {
-                guard let m = try STUNMessage(parsing: message) else { return drop(malformed: true) }
+                guard let m = try STUNMessage(parsing: message) else { return drop(.malformed) }
                 parsed = m
             } catch {
                 return answerMalformed(message, header: header, tuple: tuple, socket: socket, out: out, error: error)
             }
             handleRequest(parsed, tuple: tuple, socket: socket, now: now, out: out)
         default:
-            drop(malformed: false)  // responses and other indications (Binding keepalives) need nothing
+            drop(.unexpected)  // responses and other indications (Binding keepalives) need nothing
         }
     }
 
@@ -76,9 +78,8 @@ public struct TURNEngine<Resources: RelayResources> {
         _ bytes: UnsafeRawBufferPointer, from peer: TransportAddress, relaySocket: SocketID, now: TURNTime, out: Outbox
     ) {
         stats.packetsFromPeers += 1
-        guard let allocation = byRelaySocket[relaySocket], allocation.mayExchange(with: peer, now: now.millis) else {
-            return drop(malformed: false)
-        }
+        guard let allocation = byRelaySocket[relaySocket] else { return drop(.noAllocation) }
+        guard allocation.mayExchange(with: peer, now: now.millis) else { return drop(refusal(allocation, peer: peer, now: now)) }
         var channel: UInt16?
         if let number = allocation.channelsByPeer[peer], let bound = allocation.channelsByNumber[number], bound.expiry > now.millis {
             channel = number
@@ -95,14 +96,14 @@ public struct TURNEngine<Resources: RelayResources> {
         padded: Bool, out: Outbox
     ) {
         if let channel {
-            guard payload.count <= 0xFFFF else { return drop(malformed: false) }
+            guard payload.count <= 0xFFFF else { return drop(.tooBig) }
             let size = STUNDataPath.channelDataSize(payload: payload.count, padded: padded)
             out.write(socket: socket, to: client, maxLength: size) {
                 STUNDataPath.writeChannelData(into: $0, channel: channel, payload: payload, padded: padded)
             }
         } else {
             let size = STUNDataPath.dataIndicationSize(peer: peer.family, payload: payload.count)
-            guard size - STUNHeader.size <= 0xFFFF else { return drop(malformed: false) }
+            guard size - STUNHeader.size <= 0xFFFF else { return drop(.tooBig) }
             indicationID.lo &+= 1
             let tid = indicationID
             out.write(socket: socket, to: client, maxLength: size) {
@@ -115,11 +116,13 @@ public struct TURNEngine<Resources: RelayResources> {
 
     /// ChannelData from a client (RFC 8656 §12.5): forward the payload to the bound peer.
     mutating func relayChannelData(_ bytes: UnsafeRawBufferPointer, tuple: FiveTuple, now: TURNTime, out: Outbox) {
-        guard let (number, length) = STUNDataPath.channelDataHeader(bytes), length <= bytes.count - 4,
-            let allocation = allocations[tuple], let channel = allocation.channelsByNumber[number],
-            channel.expiry > now.millis, allocation.mayExchange(with: channel.peer, now: now.millis),
-            let relay = allocation.relay(for: channel.peer.family)
-        else { return drop(malformed: false) }
+        guard let (number, length) = STUNDataPath.channelDataHeader(bytes), length <= bytes.count - 4 else {
+            return drop(.malformed)
+        }
+        guard let allocation = allocations[tuple] else { return drop(.noAllocation) }
+        guard let channel = allocation.channelsByNumber[number], channel.expiry > now.millis else { return drop(.noChannel) }
+        guard allocation.mayExchange(with: channel.peer, now: now.millis), let relay = allocation.relay(for: channel.peer.family)
+        else { return drop(refusal(allocation, peer: channel.peer, now: now)) }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[4..<(4 + length)])
         allocation.analyzer?.observe(payload, now: now.micros)
         if hairpin(payload, from: relay.address, to: channel.peer, now: now, out: out) { return }
@@ -131,9 +134,10 @@ public struct TURNEngine<Resources: RelayResources> {
     mutating func relaySendIndication(
         _ message: UnsafeRawBufferPointer, header: STUNHeader, tuple: FiveTuple, now: TURNTime, out: Outbox
     ) {
-        guard let allocation = allocations[tuple], let send = STUNDataPath.sendIndication(message, header: header),
-            allocation.mayExchange(with: send.peer, now: now.millis), let relay = allocation.relay(for: send.peer.family)
-        else { return drop(malformed: false) }
+        guard let allocation = allocations[tuple] else { return drop(.noAllocation) }
+        guard let send = STUNDataPath.sendIndication(message, header: header) else { return drop(.malformed) }
+        guard allocation.mayExchange(with: send.peer, now: now.millis), let relay = allocation.relay(for: send.peer.family)
+        else { return drop(refusal(allocation, peer: send.peer, now: now)) }
         let payload = UnsafeRawBufferPointer(rebasing: message[send.data])
         allocation.analyzer?.observe(payload, now: now.micros)
         if hairpin(payload, from: relay.address, to: send.peer, now: now, out: out) { return }
@@ -154,14 +158,16 @@ public struct TURNEngine<Resources: RelayResources> {
 
     /// A datagram the I/O layer could not take whole (larger than its receive slot): counted with
     /// the other drops.
-    public mutating func dropTooBig() {
-        stats.dropped += 1
-        stats.tooBig += 1
-    }
+    public mutating func dropTooBig() { drop(.tooBig) }
 
-    mutating func drop(malformed: Bool) {
-        stats.dropped += 1
-        if malformed { stats.malformed += 1 }
+    mutating func drop(_ reason: DropReason) { stats[dropped: reason] += 1 }
+
+    /// Why data between `allocation` and `peer` may not pass (off the relaying path: only a packet
+    /// about to be dropped asks).
+    @inline(never)
+    func refusal(_ allocation: Allocation, peer: TransportAddress, now: TURNTime) -> DropReason {
+        guard allocation.hasPermission(peer.ip, now: now.millis) else { return .noPermission }
+        return allocation.mayExchange(with: peer, now: now.millis) ? .noPermission : .notPartner
     }
 
     // MARK: - Time

@@ -55,3 +55,32 @@ public struct TURNEventCounts: Sendable {
         return s
     }
 }
+
+/// Live allocations by client transport and relayed address family (`AllocationKinds.families`).
+public struct AllocationKinds: Sendable, Equatable {
+    public static let transports: [TransportProtocol] = [.udp, .tcp, .tls]
+    /// Relayed families: IPv4 only, IPv6 only, both (RFC 8656 §7.2 dual allocation).
+    public static let families = ["ipv4", "ipv6", "dual"]
+    public var counts = InlineArray<9, Int>(repeating: 0)
+
+    public init() {}
+
+    /// Counts every allocation (on the worker's thread, at a scrape: not per packet).
+    public init(_ allocations: some Sequence<Allocation>) {
+        for a in allocations {
+            let v4 = a.relays.contains { $0.address.family == .ipv4 }
+            let v6 = a.relays.contains { $0.address.family == .ipv6 }
+            counts[Int(a.fiveTuple.transport.rawValue) * 3 + (v4 && v6 ? 2 : v6 ? 1 : 0)] += 1
+        }
+    }
+
+    public func count(transport: Int, family: Int) -> Int { counts[transport * 3 + family] }
+
+    public static func + (a: AllocationKinds, b: AllocationKinds) -> AllocationKinds {
+        var s = a
+        for i in s.counts.indices { s.counts[i] += b.counts[i] }
+        return s
+    }
+
+    public static func == (a: AllocationKinds, b: AllocationKinds) -> Bool { a.counts.indices.allSatisfy { a.counts[$0] == b.counts[$0] } }
+}

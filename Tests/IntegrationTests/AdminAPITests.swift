@@ -259,7 +259,12 @@ extension IntegrationSuites {
             let rules = try Child("/usr/bin/promtool", ["check", "rules", root + "/deploy/prometheus/alerts.yml"])
             #expect(rules.wait(seconds: 60) == 0, "\(rules.text)")
             let scrape = try Admin.request("GET", "http://127.0.0.1:\(adminPort)/metrics", token: reader.token).body
-            let exported = Set(scrape.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
+            // Every family's name; a histogram's series are its name with _bucket, _sum and _count.
+            let exported = Set(
+                scrape.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.flatMap { line -> [String] in
+                    let parts = line.split(separator: " ").map(String.init)
+                    return parts[3] == "histogram" ? ["", "_bucket", "_sum", "_count"].map { parts[2] + $0 } : [parts[2]]
+                })
             for file in ["/deploy/prometheus/alerts.yml", "/deploy/grafana/av1relay.json"] {
                 let text = try String(contentsOfFile: root + file, encoding: .utf8)
                 let named = Set(text.matches(of: /av1relay_[a-z_]+/).map { String($0.output) })

@@ -27,6 +27,8 @@ public enum RelayPortRanges {
     // StreamCloseTests and DatagramLimitTests (in process)
     public static let streamClose: ClosedRange<UInt16> = 20900...20999
     public static let datagramLimit: ClosedRange<UInt16> = 21000...21099
+    /// MetricsCountTests (in process): exactly two ports, so that a third Allocate gets 508.
+    public static let metricsRefusals: ClosedRange<UInt16> = 21100...21101
     // The av1relay binary
     public static let coturnInterop: ClosedRange<UInt16> = 22000...22999
     public static let streamInterop: ClosedRange<UInt16> = 23000...23999
@@ -49,7 +51,8 @@ public enum RelayPortRanges {
         ("udpDataBothWays", udpDataBothWays), ("udpDeniedPeers", udpDeniedPeers), ("udpBadInput", udpBadInput),
         ("udpExhaustion", udpExhaustion), ("tcpDataOverTCP", tcpDataOverTCP), ("tcpGarbage", tcpGarbage),
         ("tcpVanishingClient", tcpVanishingClient), ("tcpTimeoutsAndCaps", tcpTimeoutsAndCaps), ("pairingWire", pairingWire),
-        ("streamClose", streamClose), ("datagramLimit", datagramLimit), ("coturnInterop", coturnInterop),
+        ("streamClose", streamClose), ("datagramLimit", datagramLimit), ("metricsRefusals", metricsRefusals),
+        ("coturnInterop", coturnInterop),
         ("streamInterop", streamInterop), ("av1sim", av1sim), ("sessionRecords", sessionRecords), ("coturnServer", coturnServer),
         ("relayIOUnitTests", relayIOUnitTests), ("sessionStore", sessionStore),
         ("adminAPI", adminAPI), ("postgresServers", postgresServers),

@@ -25,8 +25,8 @@ int av1_recv_batch(int fd, av1_datagram *slots, int count);
 
 /// Sends `count` datagrams with sendmmsg(2), retrying on partial sends and EINTR.
 /// Returns the number handed to the kernel or -errno for the first failure
-/// (a datagram the kernel refused is skipped, not retried).
-int av1_send_batch(int fd, av1_datagram *slots, int count);
+/// (a datagram the kernel refused is skipped, not retried, and counted in `*refused`).
+int av1_send_batch(int fd, av1_datagram *slots, int count, int *refused);
 
 /// A nonblocking, close-on-exec UDP socket bound to `addr`; `reuse_port` sets SO_REUSEPORT.
 /// Returns the fd or -errno.

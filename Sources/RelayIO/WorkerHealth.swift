@@ -1,0 +1,103 @@
+import STUN
+import TURN
+
+/// Why a TCP/TLS client connection ended (or never began).
+public enum StreamCloseReason: Int, Sendable, CaseIterable {
+    /// The client closed it.
+    case client
+    /// A read or write error (reset, broken pipe).
+    case error
+    /// The TLS handshake or a TLS record failed.
+    case tlsFailed
+    /// A frame that is neither STUN nor ChannelData.
+    case framingError
+    /// The client did not read and its pending bytes passed `stream-buffer`.
+    case overrun
+    /// The handshake or idle timeout.
+    case timeout
+    /// The relay stopped.
+    case shutdown
+    /// Refused at accept: the per-address or total connection limit, or no TLS context.
+    case refused
+
+    /// The reason as a metric label.
+    public var label: String {
+        switch self {
+        case .client: "client"
+        case .error: "error"
+        case .tlsFailed: "tls_failed"
+        case .framingError: "framing_error"
+        case .overrun: "overrun"
+        case .timeout: "timeout"
+        case .shutdown: "shutdown"
+        case .refused: "refused"
+        }
+    }
+}
+
+/// The worker's own counters (data-plane health, streams): plain integers kept on the worker's
+/// thread, a few per round and none per packet, read with its other counters. Fixed size, no heap.
+public struct WorkerHealth: Sendable {
+    /// Upper bounds of the `recvmmsg` and `sendmmsg` batch-size buckets (datagrams per call).
+    public static let receiveBounds = [1, 2, 4, 8, 16, 32]
+    public static let sendBounds = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+
+    /// Time the loop spent handling what `epoll_wait` returned, not waiting (µs).
+    public var busyMicros = 0
+    /// Calls that returned datagrams, by batch-size bucket, and the datagrams they returned.
+    public var receiveBatches = InlineArray<6, Int>(repeating: 0)
+    public var received = 0
+    /// `sendmmsg` runs by batch-size bucket, the datagrams handed to them, and those the kernel
+    /// refused (full socket buffer, unreachable destination).
+    public var sendBatches = InlineArray<11, Int>(repeating: 0)
+    public var sent = 0
+    public var sendFailures = 0
+    /// Datagrams the engine could not queue because the outbox was full.
+    public var outboxOverflows = 0
+    /// TLS handshakes completed and failed (including handshakes cut by their timeout).
+    public var tlsHandshakes = 0
+    public var tlsFailures = 0
+    /// Stream connections closed, by `StreamCloseReason`.
+    public var streamCloses = InlineArray<8, Int>(repeating: 0)
+
+    public init() {}
+
+    public subscript(closed reason: StreamCloseReason) -> Int {
+        get { streamCloses[reason.rawValue] }
+        set { streamCloses[reason.rawValue] = newValue }
+    }
+
+    /// The bucket of a batch of `n` (1…): the first bound at or above it.
+    @inline(__always)
+    static func bucket(_ n: Int, of count: Int) -> Int {
+        min(count - 1, n <= 1 ? 0 : Int.bitWidth - (n - 1).leadingZeroBitCount)
+    }
+
+    @inline(__always)
+    mutating func countReceive(_ n: Int) {
+        receiveBatches[Self.bucket(n, of: 6)] += 1
+        received += n
+    }
+
+    @inline(__always)
+    mutating func countSend(_ n: Int, refused: Int) {
+        sendBatches[Self.bucket(n, of: 11)] += 1
+        sent += n
+        sendFailures += refused
+    }
+
+    public static func + (a: WorkerHealth, b: WorkerHealth) -> WorkerHealth {
+        var s = a
+        s.busyMicros += b.busyMicros
+        for i in s.receiveBatches.indices { s.receiveBatches[i] += b.receiveBatches[i] }
+        s.received += b.received
+        for i in s.sendBatches.indices { s.sendBatches[i] += b.sendBatches[i] }
+        s.sent += b.sent
+        s.sendFailures += b.sendFailures
+        s.outboxOverflows += b.outboxOverflows
+        s.tlsHandshakes += b.tlsHandshakes
+        s.tlsFailures += b.tlsFailures
+        for i in s.streamCloses.indices { s.streamCloses[i] += b.streamCloses[i] }
+        return s
+    }
+}
