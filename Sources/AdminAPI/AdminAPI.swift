@@ -36,7 +36,7 @@ public enum AdminAPI {
         relay: RelayService, address: TransportAddress, tls: TLSConfiguration? = nil, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
-        let router = router(relay: relay, logger: logger).router
+        let router = router(relay: relay, logger: logger, secure: tls != nil).router
         return Application(
             router: router, server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
             configuration: .init(address: .hostname("\(address.ip)", port: Int(address.port)), serverName: "av1relay"),
@@ -63,16 +63,20 @@ public enum AdminAPI {
     public struct TLSFileError: Error, CustomStringConvertible { public var description: String }
 
     /// The router and the routes it serves, in registration order.
-    static func router(relay: RelayService, logger: Logger) -> (router: Router<BasicRequestContext>, routes: [Route]) {
+    /// `secure`: the listener speaks HTTPS (the status pages' cookie is then `Secure`).
+    static func router(relay: RelayService, logger: Logger, secure: Bool = false) -> (router: Router<BasicRequestContext>, routes: [Route])
+    {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ErrorMiddleware(logger: logger))
         var routes: [Route] = []
         let tokens: @Sendable () -> [AdminToken] = { relay.server.configuration.adminTokens }
-        let handlers = Handlers(relay: relay, metrics: MetricsExporter(server: relay.server))
-        func add(_ method: HTTPRequest.Method, _ path: String, _ scope: AdminToken.Scope?, _ handler: @escaping Handler) {
+        let handlers = Handlers(relay: relay, metrics: MetricsExporter(server: relay.server), secure: secure)
+        func add(
+            _ method: HTTPRequest.Method, _ path: String, _ scope: AdminToken.Scope?, page: Bool = false, _ handler: @escaping Handler
+        ) {
             let route = Route(method: method, path: path, scope: scope)
             routes.append(route)
-            let group = scope.map { router.group().add(middleware: BearerAuth(scope: $0, tokens: tokens)) }
+            let group = scope.map { router.group().add(middleware: BearerAuth(scope: $0, tokens: tokens, pages: page)) }
             if let group {
                 group.on(RouterPath(route.routerPath), method: method, use: handler)
             } else {
@@ -95,6 +99,11 @@ public enum AdminAPI {
         add(.delete, "/v1/devices/{deviceId}/records", .admin, handlers.delete)
         add(.post, "/v1/drain", .admin, handlers.drain)
         add(.post, "/v1/reload", .admin, handlers.reload)
+        // The status pages (HTML, StatusPages.swift): the same tokens, or the cookie of their sign-in form.
+        add(.get, "/status", .read, page: true, handlers.statusOverview)
+        add(.get, "/status/devices/{deviceId}", .read, page: true, handlers.statusDevice)
+        add(.post, "/status/login", nil) { request, context in try await handlers.statusLogin(request, context, tokens: tokens()) }
+        add(.post, "/status/logout", nil, handlers.statusLogout)
         return (router, routes)
     }
 
@@ -121,6 +130,8 @@ public enum AdminAPI {
 struct Handlers: Sendable {
     let relay: RelayService
     let metrics: MetricsExporter
+    /// The listener speaks HTTPS.
+    var secure = false
     var server: RelayServer { relay.server }
 
     /// Device ids as credentials carry them (`robot:<id>`): 1–128 of letters, digits, `.`, `_`, `~`, `-`.

@@ -908,6 +908,185 @@ enum OpenAPIDocument {
                 ]
               }
             },
+            "/status": {
+              "get": {
+                "operationId": "statusPage",
+                "summary": "A fleet of one at a glance: devices online, live sessions with their quality grade, refusals in the last hour. HTML for people; the token may also come from the sign-in cookie",
+                "responses": {
+                  "200": {
+                    "description": "The page (HTML, no script, no external asset)",
+                    "content": {
+                      "text/html": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No known token: the sign-in form (HTML)",
+                    "content": {
+                      "text/html": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "WWW-Authenticate": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ]
+              }
+            },
+            "/status/devices/{deviceId}": {
+              "get": {
+                "operationId": "deviceStatusPage",
+                "summary": "A device: online now, the live session's loss, jitter, RTT and MOS, the robot's signal over the last ten minutes (inline SVG), the last sessions. HTML for people",
+                "responses": {
+                  "200": {
+                    "description": "The page (HTML, no script, no external asset)",
+                    "content": {
+                      "text/html": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "No known token: the sign-in form (HTML)",
+                    "content": {
+                      "text/html": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "WWW-Authenticate": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ],
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/DeviceId"
+                  }
+                ]
+              }
+            },
+            "/status/login": {
+              "post": {
+                "operationId": "statusLogin",
+                "summary": "The status pages' sign-in form: a known token is kept in an HttpOnly, SameSite=Strict cookie for /status",
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/x-www-form-urlencoded": {
+                      "schema": {
+                        "type": "object",
+                        "required": [
+                          "token"
+                        ],
+                        "properties": {
+                          "token": {
+                            "type": "string"
+                          }
+                        }
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "303": {
+                    "description": "Signed in (or out): on to /status, with the cookie set (or cleared)",
+                    "headers": {
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      },
+                      "Set-Cookie": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "Not a token this relay knows: the form again (HTML)",
+                    "content": {
+                      "text/html": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    },
+                    "headers": {
+                      "WWW-Authenticate": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "403": {
+                    "description": "Posted from another site's page (Origin is not this listener)",
+                    "content": {
+                      "text/html": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/status/logout": {
+              "post": {
+                "operationId": "statusLogout",
+                "summary": "Forgets the status pages' sign-in cookie",
+                "responses": {
+                  "303": {
+                    "description": "Signed in (or out): on to /status, with the cookie set (or cleared)",
+                    "headers": {
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      },
+                      "Set-Cookie": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
             "/v1/drain": {
               "post": {
                 "operationId": "drain",

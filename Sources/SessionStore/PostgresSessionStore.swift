@@ -315,15 +315,14 @@ public final class PostgresSessionStore: SessionStore {
         }
     }
 
-    public func lastFinal(device: String) throws -> SessionRecord? {
-        try wait("a device's last session") { client in
+    public func lastFinals(device: String, limit: Int) throws -> [SessionRecord] {
+        try wait("a device's last sessions") { client in
             try await Self.decode(
                 try await client.query(
                     """
                     SELECT record FROM session_records WHERE device_id = \(device) AND type = 'final'
-                    ORDER BY start COLLATE "C" DESC, session_id COLLATE "C" DESC LIMIT 1
-                    """)
-            ).first
+                    ORDER BY start COLLATE "C" DESC, session_id COLLATE "C" DESC LIMIT \(limit)
+                    """))
         }
     }
 

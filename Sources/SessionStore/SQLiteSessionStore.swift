@@ -116,15 +116,15 @@ public final class SQLiteSessionStore: SessionStore {
         return try Self.decode(rows)
     }
 
-    public func lastFinal(device: String) throws -> SessionRecord? {
+    public func lastFinals(device: String, limit: Int) throws -> [SessionRecord] {
         let rows = try database.read { db in
             try Row.fetchAll(
                 db,
                 sql:
-                    "SELECT record FROM session_records WHERE device_id = ? AND type = 'final' ORDER BY start DESC, session_id DESC LIMIT 1",
-                arguments: [device])
+                    "SELECT record FROM session_records WHERE device_id = ? AND type = 'final' ORDER BY start DESC, session_id DESC LIMIT ?",
+                arguments: [device, limit])
         }
-        return try Self.decode(rows).first
+        return try Self.decode(rows)
     }
 
     public func delete(device: String) throws -> Int {

@@ -17,8 +17,8 @@ public protocol SessionStore: Sendable {
     func session(id: String) throws -> SessionRecord?
     /// Every record held about a device, oldest first.
     func records(device: String) throws -> [SessionRecord]
-    /// The final record of the device's latest session that has one.
-    func lastFinal(device: String) throws -> SessionRecord?
+    /// The final records of the device's latest `limit` sessions that have one, latest first.
+    func lastFinals(device: String, limit: Int) throws -> [SessionRecord]
     /// Erases a device's records; returns how many.
     func delete(device: String) throws -> Int
     /// Erases the records of sessions that ended before `cutoff` (ISO 8601); returns how many.
@@ -27,6 +27,11 @@ public protocol SessionStore: Sendable {
     func audit(_ entry: AuditEntry) throws
     /// The audit entries, oldest first.
     func auditEntries() throws -> [AuditEntry]
+}
+
+extension SessionStore {
+    /// The final record of the device's latest session that has one.
+    public func lastFinal(device: String) throws -> SessionRecord? { try lastFinals(device: device, limit: 1).first }
 }
 
 /// A page of sessions and where the next one starts (nil: this was the last).

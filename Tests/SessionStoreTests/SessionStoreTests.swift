@@ -65,6 +65,9 @@ struct StoreTests {
         try store.write([try record("s0", device: "r1", start: "2026-11-30T10:00:00.000Z", end: "2026-11-30T10:05:00.000Z")])
         #expect(try store.lastFinal(device: "r1") == final)
         #expect(try store.lastFinal(device: "r2") == nil)
+        let s0 = try record("s0", device: "r1", start: "2026-11-30T10:00:00.000Z", end: "2026-11-30T10:05:00.000Z")
+        #expect(try store.lastFinals(device: "r1", limit: 5) == [final, s0])
+        #expect(try store.lastFinals(device: "r1", limit: 1) == [final])
     }
 
     @Test("pages of a device's sessions by start, with a cursor and a time window", arguments: Backend.allCases)
@@ -150,7 +153,7 @@ final class FlakyStore: SessionStore, @unchecked Sendable {
     }
     func session(id: String) throws -> SessionRecord? { try inner.session(id: id) }
     func records(device: String) throws -> [SessionRecord] { try inner.records(device: device) }
-    func lastFinal(device: String) throws -> SessionRecord? { try inner.lastFinal(device: device) }
+    func lastFinals(device: String, limit: Int) throws -> [SessionRecord] { try inner.lastFinals(device: device, limit: limit) }
     func delete(device: String) throws -> Int { try inner.delete(device: device) }
     func purge(endedBefore cutoff: String) throws -> Int { try inner.purge(endedBefore: cutoff) }
     func audit(_ entry: AuditEntry) throws { try inner.audit(entry) }
