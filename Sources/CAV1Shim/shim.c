@@ -293,8 +293,9 @@ int av1_tls_read(av1_tls *tls, void *buf, size_t len) {
     int rc = SSL_read(tls, buf, (int)len);
     if (rc > 0) return rc;
     if (wants_more(tls, rc)) return 0;
+    int closed = SSL_get_error(tls, rc) == SSL_ERROR_ZERO_RETURN;
     ERR_clear_error();
-    return -1;
+    return closed ? -2 : -1;
 }
 
 int av1_tls_write(av1_tls *tls, const void *data, size_t len) {

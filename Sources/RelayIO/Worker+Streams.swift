@@ -68,16 +68,14 @@ extension Worker {
         if !c.established {
             let rc = av1_tls_handshake(tls)
             pushCiphertext(c)
-            if rc < 0 {
-                counts.health.tlsFailures += 1
-                return .tlsFailed
-            }
+            if rc < 0 { return .tlsFailed }
             if rc == 0 { return nil }
             c.established = true
             counts.health.tlsHandshakes += 1
         }
         while !c.closed {
             let n = Int(av1_tls_read(tls, tlsScratch.baseAddress, tlsScratch.count))
+            if n == -2 { return .client }  // close_notify: the client hung up properly
             if n < 0 { return .tlsFailed }
             if n == 0 { break }
             let outcome = frame(UnsafeRawBufferPointer(rebasing: tlsScratch[0..<n]), on: c)
@@ -164,6 +162,8 @@ extension Worker {
         guard !c.closed else { return }
         c.closed = true
         counts.health[closed: reason] += 1
+        // A TLS connection that ends before its handshake completed, whatever ended it, is a failed handshake.
+        if c.tls != nil && !c.established { counts.health.tlsFailures += 1 }
         connections[c.fd] = nil
         unwatch(c.fd)
         Glibc.close(c.fd)
@@ -182,7 +182,6 @@ extension Worker {
         for c in connections.values {
             let handshakeOver = !c.established && now - c.opened > streamLimits.handshakeTimeout * 1000
             if handshakeOver || now - c.lastReceived > streamLimits.idleTimeout * 1000 {
-                if handshakeOver && c.tls != nil { counts.health.tlsFailures += 1 }
                 closeConnection(c, .timeout)
             }
         }

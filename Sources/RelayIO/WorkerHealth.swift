@@ -54,7 +54,8 @@ public struct WorkerHealth: Sendable {
     public var sendFailures = 0
     /// Datagrams the engine could not queue because the outbox was full.
     public var outboxOverflows = 0
-    /// TLS handshakes completed and failed (including handshakes cut by their timeout).
+    /// TLS handshakes completed, and TLS connections that ended before theirs did (refused by
+    /// OpenSSL, cut by the handshake timeout, closed by the client midway).
     public var tlsHandshakes = 0
     public var tlsFailures = 0
     /// Stream connections closed, by `StreamCloseReason`.

@@ -142,14 +142,17 @@ extension IntegrationSuites {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: dir) }
             try Self.makeCertificate(dir, "relay", cn: "relay.test")
+            let reader = try Admin.token("prometheus", "read")
             let relay = try Interop.relay(
                 [
                     "--listen", "none", "--tcp-listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0",
                     "--tls-cert", "\(dir)/relay-cert.pem", "--tls-key", "\(dir)/relay-key.pem", "--user", "demo:demo",
-                    "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766",
+                    "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766", "--session-store", "none", "--admin-listen",
+                    "127.0.0.1:0", "--admin-token", reader.config,
                 ] + RelayPortRanges.arguments(RelayPortRanges.streamInterop))
             defer { relay.stop() }
             let port = try Interop.port(relay, tls ? "tls" : "tcp")
+            let metrics = "http://127.0.0.1:\(try Admin.port(relay))/metrics"
             let (peer, peerPort) = try Interop.echoPeer()
             defer { peer.stop() }
             let client = try Interop.uclient(mode + ["-u", "demo", "-w", "demo"], port: port, peerPort: peerPort, messages: 60, clients: 5)
@@ -157,6 +160,46 @@ extension IntegrationSuites {
             let summary = CoturnInteropTests.Summary(client.text)
             #expect(summary.sent == 300, "\(mode): \(client.text.suffix(1500))")
             #expect(summary.mostlyReceived && summary.littleLost, "\(mode): \(summary)")
+
+            // The metrics saw the connections: allocations over this transport, each one's close,
+            // and for TLS the handshakes; then a client that speaks no TLS fails its handshake.
+            let transport = tls ? "tls" : "tcp"
+            var scrape = ""
+            let closed = eventually(seconds: 10) {
+                scrape = (try? Admin.request("GET", metrics, token: reader.token).body) ?? ""
+                return Metrics.sum(scrape, "av1relay_stream_connections") == 0
+            }
+            #expect(closed, "\(scrape)")
+            let created = Metrics.sum(scrape, "av1relay_allocations_created_total", ["transport": transport])
+            #expect(created >= 5, "\(scrape)")
+            // uclient closes its connections (now and then with a reset: an `error` close).
+            let ended = ["client", "error"].map { Metrics.sum(scrape, "av1relay_stream_closes_total", ["reason": $0]) }.reduce(0, +)
+            #expect(ended >= created, "\(scrape)")
+            #expect(Metrics.sum(scrape, "av1relay_stream_closes_total", ["reason": "framing_error"]) == 0, "\(scrape)")
+            guard tls else { return }
+            // uclient first offers a TLS version the relay does not speak ("cannot connect ... protocol
+            // version") and then connects with TLS 1.2: each of those is a failed handshake.
+            let refused = Double(client.text.components(separatedBy: "tls_connect: cannot connect").count - 1)
+            #expect(Metrics.sum(scrape, "av1relay_tls_handshakes_total", ["outcome": "completed"]) >= created, "\(scrape)")
+            // Each of those the relay saw is counted; now and then one of uclient's attempts never gets
+            // as far as the relay, so the relay's count may be lower, never higher.
+            let failedBefore = Metrics.sum(scrape, "av1relay_tls_handshakes_total", ["outcome": "failed"])
+            #expect(failedBefore >= 1 && failedBefore <= refused, "uclient reported \(refused): \(scrape)")
+            let tlsFailedBefore = Metrics.sum(scrape, "av1relay_stream_closes_total", ["reason": "tls_failed"])
+            #expect(tlsFailedBefore <= failedBefore, "\(scrape)")
+            let plain = try TCPTestSocket(connectTo: TransportAddress(ip: .v4(0x7F00_0001), port: port))
+            plain.send(Array("GET / HTTP/1.1\r\nHost: relay\r\n\r\n".utf8))
+            // The relay answers with an alert (or nothing) and closes.
+            var byte: UInt8 = 0
+            var n = 1
+            while n > 0 { n = recv(plain.fd, &byte, 1, 0) }
+            #expect(n == 0, "the relay did not close a connection that spoke no TLS")
+            let failed = eventually(seconds: 10) {
+                scrape = (try? Admin.request("GET", metrics, token: reader.token).body) ?? ""
+                return Metrics.sum(scrape, "av1relay_tls_handshakes_total", ["outcome": "failed"]) == failedBefore + 1
+            }
+            #expect(failed, "\(scrape)")
+            #expect(Metrics.sum(scrape, "av1relay_stream_closes_total", ["reason": "tls_failed"]) == tlsFailedBefore + 1, "\(scrape)")
         }
 
         @Test func certificateReloadKeepsLiveSessions() throws {

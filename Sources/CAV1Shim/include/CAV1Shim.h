@@ -88,7 +88,8 @@ void av1_tls_free(av1_tls *tls);
 int av1_tls_feed(av1_tls *tls, const void *data, size_t len);
 /// Advances the handshake: 1 when complete, 0 when it needs more bytes, -1 when it failed.
 int av1_tls_handshake(av1_tls *tls);
-/// Reads plaintext: bytes read, 0 when none is ready, -1 when the session failed or was closed.
+/// Reads plaintext: bytes read, 0 when none is ready, -2 when the peer closed the session
+/// (close_notify), -1 when it failed.
 int av1_tls_read(av1_tls *tls, void *buf, size_t len);
 /// Encrypts plaintext into the session's output. Returns bytes taken or -1.
 int av1_tls_write(av1_tls *tls, const void *data, size_t len);
