@@ -64,6 +64,8 @@ public struct RelayConfiguration: Sendable, Equatable {
     /// 0 means unlimited.
     public var userQuota = 16
     public var totalQuota = 20_000
+    /// Bytes per second each allocation may send to peers; 0 means unlimited.
+    public var maxBps = 1_250_000
     public var defaultLifetime: Int64 = 600
     public var maxLifetime: Int64 = 3600
     public var nonceLifetime: Int64 = 600
@@ -448,6 +450,10 @@ extension RelayConfiguration {
         },
         Option(key: "total-quota", value: "N", help: "allocations in total, 0 = unlimited (default 20000)") { c, v throws(Invalid) in
             c.totalQuota = try number("total-quota", v, 0...10_000_000)
+        },
+        Option(key: "max-bps", value: "BYTES", help: "bytes per second each allocation may send to peers, 0 = unlimited (default 1250000)")
+        {
+            c, v throws(Invalid) in c.maxBps = try number("max-bps", v, 0...10_000_000_000)
         },
         Option(key: "default-lifetime", value: "SECONDS", help: "allocation lifetime when the client asks less (default 600)") {
             c, v throws(Invalid) in c.defaultLifetime = try number("default-lifetime", v, 60...86_400)

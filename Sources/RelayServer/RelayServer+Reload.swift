@@ -20,7 +20,8 @@ extension RelayServer {
     /// Keys a reload may change while calls go on. Everything else (listeners, relay ports,
     /// pairing, lifetimes, …) needs a restart, and a reload that changes it is refused whole.
     public static let reloadableKeys: Set<String> = [
-        "tls-cert", "tls-key", "auth-secret", "user", "allow-peer", "user-quota", "total-quota", "fleet-member", "admin-token",
+        "tls-cert", "tls-key", "auth-secret", "user", "allow-peer", "user-quota", "total-quota", "max-bps", "fleet-member",
+        "admin-token",
     ]
 
     static func authenticator(_ c: RelayConfiguration, nonceKey: [UInt8]) -> Authenticator {
@@ -72,6 +73,7 @@ extension RelayServer {
         if old.allowPeers != new.allowPeers { outcome.changed["allow-peer"] = "\(old.allowPeers.count) → \(new.allowPeers.count) ranges" }
         if old.userQuota != new.userQuota { outcome.changed["user-quota"] = "\(old.userQuota) → \(new.userQuota)" }
         if old.totalQuota != new.totalQuota { outcome.changed["total-quota"] = "\(old.totalQuota) → \(new.totalQuota)" }
+        if old.maxBps != new.maxBps { outcome.changed["max-bps"] = "\(old.maxBps) → \(new.maxBps)" }
         if old.adminTokens != new.adminTokens {
             let kept = new.adminTokens.filter { old.adminTokens.contains($0) }.count
             outcome.changed["admin-token"] = "\(old.adminTokens.count) → \(new.adminTokens.count) tokens, \(kept) kept"
@@ -90,6 +92,7 @@ extension RelayServer {
                 $0.authenticator = authenticator
                 $0.peerPolicy = policy
                 $0.fleet = fleet
+                $0.maxBytesPerSecond = new.maxBps
             }
         }
         current.withLock { $0 = new }

@@ -193,6 +193,7 @@ public final class RelayServer: @unchecked Sendable {
             engineConfiguration.fleet = c.fleet
         }
         engineConfiguration.hairpin = c.hairpin
+        engineConfiguration.maxBytesPerSecond = c.maxBps
         engineConfiguration.channelRange = c.channelRange == "rfc5766" ? STUNDataPath.legacyChannelRange : STUNDataPath.channelRange
         engineConfiguration.software = "av1relay \(RelayVersion.current)"
         let pool = RelayPortPool(

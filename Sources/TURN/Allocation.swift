@@ -26,6 +26,9 @@ public final class Allocation {
     var telemetry: [LinkTelemetry] = []
     static let maxTelemetry = 64
     let legID = UInt64.random(in: 1...UInt64.max)
+    /// The `max-bps` bucket: bytes it may still send to peers, and when it was last filled (µs).
+    var budget = 0
+    var budgetFilled: Int64 = .min
     var createdUnix: Int64 = 0
     /// One relayed endpoint per address family (dual allocation holds two).
     public internal(set) var relays: [RelayEndpoint]
@@ -62,6 +65,26 @@ public final class Allocation {
         self.expiry = expiry
         self.created = created
         self.allocateTransaction = allocateTransaction
+    }
+
+    /// Takes `bytes` from the `max-bps` bucket of `rate` bytes per second, refilled for the time
+    /// since it was last filled (at most one second's worth: the burst); false when they do not fit.
+    @inline(__always)
+    func spend(_ bytes: Int, rate: Int, now: Int64) -> Bool {
+        let elapsed = now &- budgetFilled
+        if elapsed < 0 || elapsed >= 1_000_000 {
+            budget = rate
+            budgetFilled = now
+        } else {
+            let refill = Int(elapsed) * rate / 1_000_000
+            if refill > 0 {
+                budget = Swift.min(rate, budget + refill)
+                budgetFilled = now
+            }
+        }
+        guard budget >= bytes else { return false }
+        budget -= bytes
+        return true
     }
 
     /// The relayed endpoint for a peer's family (§9.1: 443 if there is none).

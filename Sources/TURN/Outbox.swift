@@ -125,6 +125,8 @@ public enum DropReason: Int, Sendable, CaseIterable {
     case unexpected
     /// Fleet-channel messages that are forged, stale, replayed or unasked for.
     case fleetRefused
+    /// Over the allocation's `max-bps` to its peers.
+    case quota
 
     /// The reason as a metric label.
     public var label: String {
@@ -137,6 +139,7 @@ public enum DropReason: Int, Sendable, CaseIterable {
         case .notPartner: "not_partner"
         case .unexpected: "unexpected"
         case .fleetRefused: "fleet_refused"
+        case .quota: "quota"
         }
     }
 }
@@ -150,7 +153,7 @@ public struct TURNStats: Sendable {
     public var bytesToPeers = 0
     public var bytesToClients = 0
     /// Data plane drops by reason (`DropReason`'s raw values are the slots).
-    public var drops = InlineArray<8, Int>(repeating: 0)
+    public var drops = InlineArray<9, Int>(repeating: 0)
     public var requests = 0
     public var errorResponses = 0
     /// Packets for another allocation of this relay, delivered in process.

@@ -124,6 +124,9 @@ public struct TURNEngine<Resources: RelayResources> {
         guard allocation.mayExchange(with: channel.peer, now: now.millis), let relay = allocation.relay(for: channel.peer.family)
         else { return drop(refusal(allocation, peer: channel.peer, now: now)) }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[4..<(4 + length)])
+        if configuration.maxBytesPerSecond > 0, !allocation.spend(length, rate: configuration.maxBytesPerSecond, now: now.micros) {
+            return drop(.quota)
+        }
         allocation.analyzer?.observe(payload, now: now.micros)
         if hairpin(payload, from: relay.address, to: channel.peer, now: now, out: out) { return }
         sendToPeer(payload, from: relay, to: channel.peer, out: out)
@@ -139,6 +142,9 @@ public struct TURNEngine<Resources: RelayResources> {
         guard allocation.mayExchange(with: send.peer, now: now.millis), let relay = allocation.relay(for: send.peer.family)
         else { return drop(refusal(allocation, peer: send.peer, now: now)) }
         let payload = UnsafeRawBufferPointer(rebasing: message[send.data])
+        if configuration.maxBytesPerSecond > 0, !allocation.spend(payload.count, rate: configuration.maxBytesPerSecond, now: now.micros) {
+            return drop(.quota)
+        }
         allocation.analyzer?.observe(payload, now: now.micros)
         if hairpin(payload, from: relay.address, to: send.peer, now: now, out: out) { return }
         sendToPeer(payload, from: relay, to: send.peer, out: out)

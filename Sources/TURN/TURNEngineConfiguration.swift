@@ -29,6 +29,10 @@ public struct TURNEngineConfiguration: Sendable {
     public var draining = false
     /// The fleet channel's shared secret (HMAC key): with it, partners on two members connect.
     public var fleetKey: [UInt8]?
+    /// Bytes per second each allocation may send to its peers (`max-bps`, as coturn's; 0: no
+    /// limit): a token bucket of one second's worth; what does not fit is dropped (`quota`), so a
+    /// relay cannot be turned into a flood cannon by its own clients.
+    public var maxBytesPerSecond = 0
     public var authenticator: Authenticator
     public var peerPolicy: PeerPolicy
 

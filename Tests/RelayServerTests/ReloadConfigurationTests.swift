@@ -3,6 +3,7 @@ import STUN
 import TURN
 import Testing
 
+@testable import RelayIO
 @testable import RelayServer
 
 /// What a reload may change live, and that it refuses the rest whole (issue 8).
@@ -32,11 +33,15 @@ struct ReloadConfigurationTests {
         new.allowPeers = [CIDR("10.0.0.0/8")!]
         new.userQuota = 3
         new.totalQuota = 9
+        new.maxBps = 64_000
         let outcome = server.reload(to: new)
         #expect(outcome.refused == nil)
-        #expect(Set(outcome.changed.keys) == ["auth-secret", "user", "allow-peer", "user-quota", "total-quota"])
+        #expect(Set(outcome.changed.keys) == ["auth-secret", "user", "allow-peer", "user-quota", "total-quota", "max-bps"])
+        #expect(server.workers.allSatisfy { w in w.sync { w.engine.configuration.maxBytesPerSecond } == 64_000 })
         #expect(outcome.changed["auth-secret"] == "1 → 2 secrets, 1 kept")
-        #expect(!outcome.description.contains("\"a\"") && !outcome.description.contains("x"))
+        // No secret ("a", "b") and no password ("x") as a word of the report ("max-bps" holds an x).
+        let words = outcome.description.split { !$0.isLetter && !$0.isNumber && $0 != "-" }.map(String.init)
+        #expect(!outcome.description.contains("\"a\"") && !words.contains("x") && !words.contains("a"), "\(outcome.description)")
         #expect(server.configuration.authSecrets == ["a", "b"])
         #expect(server.quota.maxPerUser == 3 && server.quota.maxTotal == 9)
         #expect(server.reload(to: new).changed.isEmpty)

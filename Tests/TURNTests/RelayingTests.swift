@@ -284,3 +284,36 @@ struct BadInputTests {
         #expect(h.fromClient(keepalive.bytes, clientA).isEmpty)
     }
 }
+
+@Suite("max-bps: each allocation's rate to its peers")
+struct RateCapTests {
+    static func ready(rate: Int) throws -> Ready {
+        let r = try Ready(EngineHarness { $0.maxBytesPerSecond = rate })
+        #expect(r.h.answer(r.client.channelBind(0x4001, publicPeer), clientA)?.messageClass == .successResponse)
+        return r
+    }
+
+    @Test func aSecondsWorthPassesThenTheRestIsDroppedAsQuota() throws {
+        let r = try Self.ready(rate: 10_000)
+        let packet = TestClient.channelData(0x4001, [UInt8](repeating: 7, count: 1000))
+        let sent = (0..<20).map { _ in r.h.fromClient(packet, clientA).count }.reduce(0, +)
+        #expect(sent == 10)
+        #expect(r.h.engine.stats[dropped: .quota] == 10)
+        // Half a second later, half a second's worth more; Send indications count too.
+        r.h.now = TURNTime(millis: r.h.now.millis + 500, unixSeconds: r.h.now.unixSeconds, micros: r.h.now.micros + 500_000)
+        let later = (0..<10).map { _ in r.h.fromClient(packet, clientA).count }.reduce(0, +)
+        #expect(later == 5)
+        let send = TestClient.sendIndication(to: publicPeer, data: [UInt8](repeating: 1, count: 1000))
+        #expect(r.h.fromClient(send, clientA).isEmpty)
+        #expect(r.h.engine.stats[dropped: .quota] == 16)
+        // What peers send back is not capped here.
+        #expect(r.h.fromPeer([UInt8](repeating: 2, count: 1000), publicPeer, relay: r.relaySocket).count == 1)
+    }
+
+    @Test func zeroMeansUnlimited() throws {
+        let r = try Self.ready(rate: 0)
+        let packet = TestClient.channelData(0x4001, [UInt8](repeating: 7, count: 1200))
+        #expect((0..<100).map { _ in r.h.fromClient(packet, clientA).count }.reduce(0, +) == 100)
+        #expect(r.h.engine.stats[dropped: .quota] == 0)
+    }
+}
