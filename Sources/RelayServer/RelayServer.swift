@@ -122,17 +122,34 @@ public final class RelayServer: @unchecked Sendable {
         self.sessions = registry
         let count = c.workers > 0 ? c.workers : max(1, ProcessInfo.processInfo.activeProcessorCount)
         var opened: [Int32] = []
-        /// Every worker binds each address with SO_REUSEPORT; port 0 is resolved by the first
-        /// bind so that the other workers join the same port.
-        func bindAll(_ list: [TransportAddress], _ bind: (TransportAddress) -> Result<Int32, SocketError>) throws(SocketError)
-            -> [[(Int32, TransportAddress)]]
-        {
+        /// Every worker binds each address with SO_REUSEPORT; port 0 is resolved first so that
+        /// the other workers join the same port. Not by a SO_REUSEPORT bind to port 0: Linux may
+        /// hand that a port another SO_REUSEPORT socket of the same user already holds (another
+        /// relay on the machine, a test's), and the two would share its datagrams. A plain bind
+        /// to port 0 (`probe`) gets a port nobody holds; it is let go and taken again at once.
+        func bindAll(
+            _ list: [TransportAddress], probe: (TransportAddress) -> Result<Int32, SocketError>,
+            _ bind: (TransportAddress) -> Result<Int32, SocketError>
+        ) throws(SocketError) -> [[(Int32, TransportAddress)]] {
             var addresses = list
             var perWorker: [[(Int32, TransportAddress)]] = []
+            /// A port-0 address resolved to a free port, then bound: retried when something else
+            /// took the port in between.
+            func bindFresh(_ address: TransportAddress) -> Result<Int32, SocketError> {
+                for _ in 0..<16 {
+                    guard case .success(let fd) = probe(address) else { break }
+                    let free = SocketAddress.localAddress(fd)
+                    close(fd)
+                    guard let free else { break }
+                    let bound = bind(free)
+                    if case .success = bound { return bound }
+                }
+                return bind(address)  // the probe could not help: as the kernel gives it
+            }
             for _ in 0..<count {
                 var mine: [(Int32, TransportAddress)] = []
                 for (n, address) in addresses.enumerated() {
-                    switch bind(address) {
+                    switch address.port == 0 ? bindFresh(address) : bind(address) {
                     case .success(let fd):
                         opened.append(fd)
                         addresses[n] = SocketAddress.localAddress(fd) ?? address
@@ -146,10 +163,16 @@ public final class RelayServer: @unchecked Sendable {
             }
             return perWorker
         }
-        let udp = try bindAll(c.listen) { SocketAddress.bindUDP($0, reusePort: true) }
-        let tcp = try bindAll(c.tcpListen) { SocketAddress.listenTCP($0, reusePort: true) }
+        let udp = try bindAll(c.listen, probe: { SocketAddress.bindUDP($0, reusePort: false) }) {
+            SocketAddress.bindUDP($0, reusePort: true)
+        }
+        let tcp = try bindAll(c.tcpListen, probe: { SocketAddress.listenTCP($0, reusePort: false) }) {
+            SocketAddress.listenTCP($0, reusePort: true)
+        }
         let tlsListen = tls == nil ? [] : c.activeTLSListen
-        let tlsSockets = try bindAll(tlsListen) { SocketAddress.listenTCP($0, reusePort: true) }
+        let tlsSockets = try bindAll(tlsListen, probe: { SocketAddress.listenTCP($0, reusePort: false) }) {
+            SocketAddress.listenTCP($0, reusePort: true)
+        }
         udpAddresses = udp.first?.map(\.1) ?? []
         tcpAddresses = tcp.first?.map(\.1) ?? []
         tlsAddresses = tlsSockets.first?.map(\.1) ?? []

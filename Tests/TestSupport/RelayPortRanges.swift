@@ -29,6 +29,8 @@ public enum RelayPortRanges {
     public static let datagramLimit: ClosedRange<UInt16> = 21000...21099
     /// MetricsCountTests (in process): exactly two ports, so that a third Allocate gets 508.
     public static let metricsRefusals: ClosedRange<UInt16> = 21100...21101
+    /// ListenerPortTests (in process): relays that are started and stopped, never allocated on.
+    public static let listenerPorts: ClosedRange<UInt16> = 21200...21209
     // The av1relay binary
     public static let coturnInterop: ClosedRange<UInt16> = 22000...22999
     public static let streamInterop: ClosedRange<UInt16> = 23000...23999
