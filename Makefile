@@ -102,7 +102,8 @@ endif
 	  echo "  curl -H 'Authorization: Bearer $$token' 'http://127.0.0.1:$(ADMIN_PORT)/v1/devices/demo/sessions?limit=10'"; \
 	  echo "  curl -H 'Authorization: Bearer $$token' 'http://127.0.0.1:$(ADMIN_PORT)/v1/sessions?live=true'"; \
 	  echo "  curl -H 'Authorization: Bearer $$token' http://127.0.0.1:$(ADMIN_PORT)/v1/devices/demo/export"; \
-	  echo "  curl -H 'Authorization: Bearer $$token' http://127.0.0.1:$(ADMIN_PORT)/metrics"
+	  echo "  curl -H 'Authorization: Bearer $$token' http://127.0.0.1:$(ADMIN_PORT)/metrics"; \
+	  echo "Status pages in a browser: http://127.0.0.1:$(ADMIN_PORT)/status (sign in with the token above)"
 	@echo ""
 	exec $$($(SWIFT) build -c release --show-bin-path)/av1relay $(RUN_ARGS) \
 	  --admin-listen 127.0.0.1:$(ADMIN_PORT) --admin-token $$(sed -n 's/^admin-token = //p' $(RUN_DIR)/admin-token.txt)
