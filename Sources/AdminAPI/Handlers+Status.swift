@@ -13,7 +13,10 @@ extension Handlers {
     func statusOverview(_: Request, _: BasicRequestContext) async throws -> Response {
         let server = server
         // The workers' counters: a wait for each, off the cooperative pool.
-        let (allocations, refusals) = try await Self.blocking { (server.snapshot().allocations, server.refusalsLastHour()) }
+        let (allocations, refusals) = try await Self.blocking {
+            let now = server.snapshot()
+            return (now.allocations, server.refusalsLastHour(now.events))
+        }
         let sessions = server.liveSessions()
         let inCall = Set(sessions.map(\.deviceID))
         let devices = server.onlineDevices().map { id, sides in

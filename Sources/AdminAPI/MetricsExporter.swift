@@ -146,10 +146,10 @@ public final class MetricsExporter: Sendable {
             gauge("av1relay_session_records_spooled", "Session records waiting for the store on disk", sample.backlog?.spooled ?? 0),
         ]
         for reason in DropReason.allCases {
-            all.append(counter("av1relay_packets_dropped_total", [("reason", reason.label)], drops, stats[dropped: reason]))
+            all.append(counter("av1relay_packets_dropped_total", [("reason", label(reason))], drops, stats[dropped: reason]))
         }
         for reason in StreamCloseReason.allCases {
-            all.append(counter("av1relay_stream_closes_total", [("reason", reason.label)], closes, health[closed: reason]))
+            all.append(counter("av1relay_stream_closes_total", [("reason", label(reason))], closes, health[closed: reason]))
         }
         for (t, transport) in AllocationKinds.transports.enumerated() {
             for (f, family) in AllocationKinds.families.enumerated() {
@@ -172,7 +172,7 @@ public final class MetricsExporter: Sendable {
             let n = sample.outcomes.ended[reason] ?? 0
             all.append(
                 counter(
-                    "av1relay_sessions_ended_total", [("reason", reason.replacingOccurrences(of: "-", with: "_"))],
+                    "av1relay_sessions_ended_total", [("reason", label(reason))],
                     "Robot/app sessions ended, by reason", n))
         }
         if let udp = sample.udp {
@@ -198,32 +198,35 @@ public final class MetricsExporter: Sendable {
                         "STUN/TURN error responses by request method and error code", events.refusals(method: m, code: c), always: false))
             }
         }
-        for (i, transport) in ["udp", "tcp", "tls"].enumerated() {
+        for (i, transport) in AllocationKinds.transports.enumerated() {
             all.append(
                 counter(
-                    "av1relay_allocations_created_total", [("transport", transport)], "Allocations created, by client transport",
+                    "av1relay_allocations_created_total", [("transport", "\(transport)")], "Allocations created, by client transport",
                     events.allocationsCreated[i], always: false))
         }
         for (i, reason) in TURNEventCounts.endReasons.enumerated() {
             all.append(
                 counter(
-                    "av1relay_allocations_ended_total", [("reason", reason.rawValue.replacingOccurrences(of: "-", with: "_"))],
+                    "av1relay_allocations_ended_total", [("reason", label(reason.rawValue))],
                     "Allocations ended, by reason", events.allocationsEnded[i], always: false))
         }
         for (i, denial) in TURNEventCounts.denials.enumerated() {
             all.append(
                 counter(
-                    "av1relay_peers_denied_total", [("class", snakeCase(denial.rawValue))],
+                    "av1relay_peers_denied_total", [("class", label(denial.rawValue))],
                     "Permissions or sends refused for the peer's address class (peer policy, pairing)", events.peersDenied[i],
                     always: false))
         }
         return all
     }
 
-    /// `privateUse` → `private_use`.
-    static func snakeCase(_ name: String) -> String {
-        name.reduce(into: "") { out, c in out += c.isUppercase ? "_" + c.lowercased() : String(c) }
+    /// A label value from a case or reason name: `privateUse` → `private_use`, `robot-left` → `robot_left`.
+    static func label(_ name: String) -> String {
+        name.reduce(into: "") { out, c in out += c.isUppercase ? "_" + c.lowercased() : c == "-" ? "_" : String(c) }
     }
+
+    /// A case's label (`DropReason.tooBig` → `too_big`).
+    static func label(_ value: some CaseIterable) -> String { label(String(describing: value)) }
 
     /// Histograms, written as Prometheus text beside the registry's: their buckets are counted
     /// where they happen (a worker's batch sizes, the sessions' outcomes), not observed one by one here.
@@ -316,9 +319,4 @@ struct KernelUDPCounters: Sendable {
         }
         return KernelUDPCounters(receiveBufferErrors: receive, sendBufferErrors: send)
     }
-}
-
-extension InlineArray where Element: Copyable {
-    /// The elements, as an array (off the packet path).
-    var elements: [Element] { indices.map { self[$0] } }
 }

@@ -52,44 +52,24 @@ enum StatusPages {
             <h2>Live sessions</h2>
 
             """
-        if o.sessions.isEmpty {
-            body += "<p class=\"muted\">No call is being relayed now.</p>\n"
-        } else {
-            body +=
-                "<table><thead><tr><th>Device</th><th>Quality</th><th>Since</th><th>Loss</th><th>Jitter</th><th>RTT</th><th>Transports</th></tr></thead><tbody>\n"
-            for s in o.sessions {
+        body += table(
+            ["Device", "Quality", "Since", "Loss", "Jitter", "RTT", "Transports"],
+            o.sessions.map { s in
                 let worst = worstStream(s)
-                body += """
-                    <tr><td>\(deviceLink(s.deviceID))</td><td>\(badge(s.quality.grade)) \(number(s.quality.mos, 1))</td>\
-                    <td>\(escape(duration(s.durationSeconds)))</td><td>\(number(worst.loss, 1)) %</td>\
-                    <td>\(number(worst.jitter, 0)) ms</td><td>\(s.rttMillis.p50.map(milliseconds) ?? "–")</td>\
-                    <td>\(escape(transports(s.transports)))</td></tr>
-
-                    """
-            }
-            body += "</tbody></table>\n"
-        }
+                return [
+                    deviceLink(s.deviceID), badge(s.quality.grade) + " " + number(s.quality.mos, 1), escape(duration(s.durationSeconds)),
+                    number(worst.loss, 1) + " %", number(worst.jitter, 0) + " ms", s.rttMillis.p50.map(milliseconds) ?? "–",
+                    escape(transports(s.transports)),
+                ]
+            }, empty: "No call is being relayed now.")
         body += "<h2>Devices online</h2>\n"
-        if o.devices.isEmpty {
-            body += "<p class=\"muted\">No robot or app holds an allocation here.</p>\n"
-        } else {
-            body += "<table><thead><tr><th>Device</th><th>Robot</th><th>App</th><th>Call</th></tr></thead><tbody>\n"
-            for d in o.devices {
-                body +=
-                    "<tr><td>\(deviceLink(d.id))</td><td>\(yes(d.robot))</td><td>\(yes(d.app))</td><td>\(d.inCall ? badge("in call") : "–")</td></tr>\n"
-            }
-            body += "</tbody></table>\n"
-        }
+        body += table(
+            ["Device", "Robot", "App", "Call"],
+            o.devices.map { [deviceLink($0.id), yes($0.robot), yes($0.app), $0.inCall ? badge("in call") : "–"] },
+            empty: "No robot or app holds an allocation here.")
         body += "<h2>Refusals in the last hour</h2>\n"
-        if o.refusals.isEmpty {
-            body += "<p class=\"muted\">None.</p>\n"
-        } else {
-            body += "<table><thead><tr><th>Code</th><th>Meaning</th><th>Count</th></tr></thead><tbody>\n"
-            for r in o.refusals {
-                body += "<tr><td>\(escape(r.code))</td><td>\(escape(meaning(r.code)))</td><td>\(r.count)</td></tr>\n"
-            }
-            body += "</tbody></table>\n"
-        }
+        body += table(
+            ["Code", "Meaning", "Count"], o.refusals.map { [escape($0.code), escape(meaning($0.code)), "\($0.count)"] }, empty: "None.")
         return page(title: "Relay status", body: body)
     }
 
@@ -116,7 +96,7 @@ enum StatusPages {
                 <section class="cards">
                 \(card("Quality", badge(s.quality.grade), "MOS \(number(s.quality.mos, 1))", raw: true))
                 \(card("Round trip", s.rttMillis.p50.map(milliseconds) ?? "–", "median robot ↔ app"))
-                \(card("Duration", duration(s.durationSeconds), escape(transports(s.transports))))
+                \(card("Duration", duration(s.durationSeconds), transports(s.transports)))
                 </section>
                 \(streamTable(s))
 
@@ -126,24 +106,17 @@ enum StatusPages {
         }
         body += "<h2>Robot signal, last ten minutes</h2>\n" + signalChart(live.signalTrail, now: d.now.timeIntervalSince1970)
         body += "<h2>Last sessions</h2>\n"
-        if let note = d.storeNote {
-            body += "<p class=\"muted\">\(escape(note))</p>\n"
-        } else if d.recent.isEmpty {
-            body += "<p class=\"muted\">No session of this device is stored.</p>\n"
-        } else {
-            body +=
-                "<table><thead><tr><th>Started</th><th>Duration</th><th>Quality</th><th>Loss</th><th>RTT</th><th>Ended</th></tr></thead><tbody>\n"
-            for s in d.recent {
-                let worst = worstStream(s)
-                body += """
-                    <tr><td>\(escape(readable(s.start)))</td><td>\(escape(duration(s.durationSeconds)))</td>\
-                    <td>\(badge(s.quality.grade)) \(number(s.quality.mos, 1))</td><td>\(number(worst.loss, 1)) %</td>\
-                    <td>\(s.rttMillis.p50.map(milliseconds) ?? "–")</td><td>\(escape(s.endReason ?? "–"))</td></tr>
-
-                    """
-            }
-            body += "</tbody></table>\n"
-        }
+        body += table(
+            ["Started", "Duration", "Quality", "Loss", "RTT", "Ended"],
+            d.storeNote != nil
+                ? []
+                : d.recent.map { s in
+                    [
+                        escape(readable(s.start)), escape(duration(s.durationSeconds)),
+                        badge(s.quality.grade) + " " + number(s.quality.mos, 1), number(worstStream(s).loss, 1) + " %",
+                        s.rttMillis.p50.map(milliseconds) ?? "–", escape(s.endReason ?? "–"),
+                    ]
+                }, empty: d.storeNote ?? "No session of this device is stored.")
         return page(title: "Device \(d.id)", body: body)
     }
 
@@ -234,21 +207,24 @@ enum StatusPages {
     }
 
     static func streamTable(_ s: SessionRecord) -> String {
-        var rows = ""
+        var rows: [[String]] = []
         for (direction, label) in [("robot_to_app", "Robot → app"), ("app_to_robot", "App → robot")] {
             for (kind, st) in (s.directions[direction] ?? [:]).sorted(by: { $0.key < $1.key }) {
-                rows += """
-                    <tr><td>\(label)</td><td>\(escape(kind))</td><td>\(st.packets)</td><td>\(number(st.lossPercent, 1)) %</td>\
-                    <td>\(number(st.jitterMillis, 1)) ms</td><td>\(number(st.bitrateKbps, 0)) kbit/s</td>\
-                    <td>\(st.frameRate.map { number($0, 1) } ?? "–")</td></tr>
-
-                    """
+                rows.append([
+                    label, escape(kind), "\(st.packets)", number(st.lossPercent, 1) + " %", number(st.jitterMillis, 1) + " ms",
+                    number(st.bitrateKbps, 0) + " kbit/s", st.frameRate.map { number($0, 1) } ?? "–",
+                ])
             }
         }
-        guard !rows.isEmpty else { return "<p class=\"muted\">No media seen yet.</p>" }
-        return
-            "<table><thead><tr><th>Direction</th><th>Kind</th><th>Packets</th><th>Loss</th><th>Jitter</th><th>Bitrate</th><th>Frames/s</th></tr></thead><tbody>\n"
-            + rows + "</tbody></table>"
+        return table(["Direction", "Kind", "Packets", "Loss", "Jitter", "Bitrate", "Frames/s"], rows, empty: "No media seen yet.")
+    }
+
+    /// A table of `rows` (cells already HTML) under `headers`, or `empty` (text) when there are none.
+    static func table(_ headers: [String], _ rows: [[String]], empty: String) -> String {
+        guard !rows.isEmpty else { return "<p class=\"muted\">\(escape(empty))</p>\n" }
+        let head = headers.map { "<th>\(escape($0))</th>" }.joined()
+        let body = rows.map { "<tr>" + $0.map { "<td>\($0)</td>" }.joined() + "</tr>\n" }.joined()
+        return "<table><thead><tr>\(head)</tr></thead><tbody>\n\(body)</tbody></table>\n"
     }
 
     /// The robot's signal over the trail's ten minutes: Wi-Fi RSSI and LTE/NR RSRP (dBm) as lines.

@@ -19,20 +19,6 @@ public enum StreamCloseReason: Int, Sendable, CaseIterable {
     case shutdown
     /// Refused at accept: the per-address or total connection limit, or no TLS context.
     case refused
-
-    /// The reason as a metric label.
-    public var label: String {
-        switch self {
-        case .client: "client"
-        case .error: "error"
-        case .tlsFailed: "tls_failed"
-        case .framingError: "framing_error"
-        case .overrun: "overrun"
-        case .timeout: "timeout"
-        case .shutdown: "shutdown"
-        case .refused: "refused"
-        }
-    }
 }
 
 /// The worker's own counters (data-plane health, streams): plain integers kept on the worker's
@@ -76,13 +62,13 @@ public struct WorkerHealth: Sendable {
 
     @inline(__always)
     mutating func countReceive(_ n: Int) {
-        receiveBatches[Self.bucket(n, of: 6)] += 1
+        receiveBatches[Self.bucket(n, of: receiveBatches.count)] += 1
         received += n
     }
 
     @inline(__always)
     mutating func countSend(_ n: Int, refused: Int) {
-        sendBatches[Self.bucket(n, of: 11)] += 1
+        sendBatches[Self.bucket(n, of: sendBatches.count)] += 1
         sent += n
         sendFailures += refused
     }
@@ -90,15 +76,15 @@ public struct WorkerHealth: Sendable {
     public static func + (a: WorkerHealth, b: WorkerHealth) -> WorkerHealth {
         var s = a
         s.busyMicros += b.busyMicros
-        for i in s.receiveBatches.indices { s.receiveBatches[i] += b.receiveBatches[i] }
+        s.receiveBatches += b.receiveBatches
         s.received += b.received
-        for i in s.sendBatches.indices { s.sendBatches[i] += b.sendBatches[i] }
+        s.sendBatches += b.sendBatches
         s.sent += b.sent
         s.sendFailures += b.sendFailures
         s.outboxOverflows += b.outboxOverflows
         s.tlsHandshakes += b.tlsHandshakes
         s.tlsFailures += b.tlsFailures
-        for i in s.streamCloses.indices { s.streamCloses[i] += b.streamCloses[i] }
+        s.streamCloses += b.streamCloses
         return s
     }
 }

@@ -20,8 +20,10 @@ extension RelayServer {
 
     /// Refusals by error code over the last hour (or since start, if that is shorter), from the
     /// minute samples and the counters now; codes with none are left out.
-    public func refusalsLastHour(now unix: Double = Date().timeIntervalSince1970) -> [(code: String, count: Int)] {
-        let current = Self.byCode(snapshot().events)
+    /// `events`: the workers' counts now (from a snapshot the caller takes anyway).
+    public func refusalsLastHour(_ events: TURNEventCounts, now unix: Double = Date().timeIntervalSince1970) -> [(code: String, count: Int)]
+    {
+        let current = Self.byCode(events)
         let base = refusalSamples.withLock { samples in samples.first { $0.unix >= unix - 3600 } ?? samples.last }
         let codes = TURNEventCounts.codes.map(String.init) + ["other"]
         return codes.indices.compactMap { i in

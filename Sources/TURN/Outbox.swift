@@ -127,21 +127,6 @@ public enum DropReason: Int, Sendable, CaseIterable {
     case fleetRefused
     /// Over the allocation's `max-bps` to its peers.
     case quota
-
-    /// The reason as a metric label.
-    public var label: String {
-        switch self {
-        case .malformed: "malformed"
-        case .tooBig: "too_big"
-        case .noAllocation: "no_allocation"
-        case .noPermission: "no_permission"
-        case .noChannel: "no_channel"
-        case .notPartner: "not_partner"
-        case .unexpected: "unexpected"
-        case .fleetRefused: "fleet_refused"
-        case .quota: "quota"
-        }
-    }
 }
 
 /// Counters the engine keeps; the server reads them for metrics.
@@ -186,7 +171,7 @@ public struct TURNStats: Sendable {
         s.packetsFromPeers += b.packetsFromPeers
         s.bytesToPeers += b.bytesToPeers
         s.bytesToClients += b.bytesToClients
-        for i in s.drops.indices { s.drops[i] += b.drops[i] }
+        s.drops += b.drops
         s.requests += b.requests
         s.errorResponses += b.errorResponses
         s.hairpinned += b.hairpinned

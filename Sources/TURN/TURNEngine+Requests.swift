@@ -137,6 +137,7 @@ extension TURNEngine {
         allocation.createdUnix = now.unixSeconds
         if let pairing { resources.registerPairing(pairing) }
         allocations[reply.tuple] = allocation
+        allocationKinds.count(allocation, by: 1)
         for r in relays { byRelaySocket[r.socket] = allocation }
         publishRoute(allocation)
 

@@ -27,8 +27,9 @@ public struct TURNEngine<Resources: RelayResources> {
     }
 
     public var allocationCount: Int { allocations.count }
-    /// Live allocations by client transport and relayed family (metrics; walks every allocation).
-    public var allocationKinds: AllocationKinds { AllocationKinds(allocations.values) }
+    /// Live allocations by client transport and relayed family (metrics), counted as they are
+    /// made and deleted.
+    public internal(set) var allocationKinds = AllocationKinds()
 
     /// The allocation of a 5-tuple (tests and diagnostics).
     public func allocation(for tuple: FiveTuple) -> Allocation? { allocations[tuple] }
@@ -123,13 +124,8 @@ public struct TURNEngine<Resources: RelayResources> {
         guard let channel = allocation.channelsByNumber[number], channel.expiry > now.millis else { return drop(.noChannel) }
         guard allocation.mayExchange(with: channel.peer, now: now.millis), let relay = allocation.relay(for: channel.peer.family)
         else { return drop(refusal(allocation, peer: channel.peer, now: now)) }
-        let payload = UnsafeRawBufferPointer(rebasing: bytes[4..<(4 + length)])
-        if configuration.maxBytesPerSecond > 0, !allocation.spend(length, rate: configuration.maxBytesPerSecond, now: now.micros) {
-            return drop(.quota)
-        }
-        allocation.analyzer?.observe(payload, now: now.micros)
-        if hairpin(payload, from: relay.address, to: channel.peer, now: now, out: out) { return }
-        sendToPeer(payload, from: relay, to: channel.peer, out: out)
+        forward(
+            UnsafeRawBufferPointer(rebasing: bytes[4..<(4 + length)]), of: allocation, from: relay, to: channel.peer, now: now, out: out)
     }
 
     /// Send indication from a client (RFC 8656 §11.2): forward DATA to XOR-PEER-ADDRESS if a
@@ -141,13 +137,22 @@ public struct TURNEngine<Resources: RelayResources> {
         guard let send = STUNDataPath.sendIndication(message, header: header) else { return drop(.malformed) }
         guard allocation.mayExchange(with: send.peer, now: now.millis), let relay = allocation.relay(for: send.peer.family)
         else { return drop(refusal(allocation, peer: send.peer, now: now)) }
-        let payload = UnsafeRawBufferPointer(rebasing: message[send.data])
+        forward(UnsafeRawBufferPointer(rebasing: message[send.data]), of: allocation, from: relay, to: send.peer, now: now, out: out)
+    }
+
+    /// A client's payload that may pass, on its way to `peer`: within the allocation's `max-bps`,
+    /// seen by session analytics, then through the hairpin or out of the relay socket.
+    @inline(__always)
+    mutating func forward(
+        _ payload: UnsafeRawBufferPointer, of allocation: Allocation, from relay: RelayEndpoint, to peer: TransportAddress, now: TURNTime,
+        out: Outbox
+    ) {
         if configuration.maxBytesPerSecond > 0, !allocation.spend(payload.count, rate: configuration.maxBytesPerSecond, now: now.micros) {
             return drop(.quota)
         }
         allocation.analyzer?.observe(payload, now: now.micros)
-        if hairpin(payload, from: relay.address, to: send.peer, now: now, out: out) { return }
-        sendToPeer(payload, from: relay, to: send.peer, out: out)
+        if hairpin(payload, from: relay.address, to: peer, now: now, out: out) { return }
+        sendToPeer(payload, from: relay, to: peer, out: out)
     }
 
     @inline(__always)
@@ -205,6 +210,7 @@ public struct TURNEngine<Resources: RelayResources> {
 
     mutating func delete(_ allocation: Allocation, reason: TURNEvent.DeletionReason, now: TURNTime, out: Outbox) {
         guard allocations.removeValue(forKey: allocation.fiveTuple) != nil else { return }
+        allocationKinds.count(allocation, by: -1)
         publishRoute(allocation, removed: true)
         for relay in allocation.relays {
             byRelaySocket[relay.socket] = nil

@@ -1,5 +1,12 @@
 import STUN
 
+extension InlineArray where Element == Int {
+    /// Adds `b` slot by slot (summing workers' counters).
+    public static func += (a: inout Self, b: Self) { for i in a.indices { a[i] += b[i] } }
+    /// The slots as an array (off the packet path).
+    public var elements: [Int] { indices.map { self[$0] } }
+}
+
 /// The engine's events counted by kind, for metrics: refusals by method and error code,
 /// allocations created by transport and ended by reason, peers denied by class. Fixed-size and
 /// inline (no heap), kept by each worker on its own thread and read with its other counters.
@@ -48,16 +55,16 @@ public struct TURNEventCounts: Sendable {
 
     public static func + (a: TURNEventCounts, b: TURNEventCounts) -> TURNEventCounts {
         var s = a
-        for i in s.refusals.indices { s.refusals[i] += b.refusals[i] }
-        for i in s.allocationsCreated.indices { s.allocationsCreated[i] += b.allocationsCreated[i] }
-        for i in s.allocationsEnded.indices { s.allocationsEnded[i] += b.allocationsEnded[i] }
-        for i in s.peersDenied.indices { s.peersDenied[i] += b.peersDenied[i] }
+        s.refusals += b.refusals
+        s.allocationsCreated += b.allocationsCreated
+        s.allocationsEnded += b.allocationsEnded
+        s.peersDenied += b.peersDenied
         return s
     }
 }
 
 /// Live allocations by client transport and relayed address family (`AllocationKinds.families`).
-public struct AllocationKinds: Sendable, Equatable {
+public struct AllocationKinds: Sendable {
     public static let transports: [TransportProtocol] = [.udp, .tcp, .tls]
     /// Relayed families: IPv4 only, IPv6 only, both (RFC 8656 §7.2 dual allocation).
     public static let families = ["ipv4", "ipv6", "dual"]
@@ -65,22 +72,18 @@ public struct AllocationKinds: Sendable, Equatable {
 
     public init() {}
 
-    /// Counts every allocation (on the worker's thread, at a scrape: not per packet).
-    public init(_ allocations: some Sequence<Allocation>) {
-        for a in allocations {
-            let v4 = a.relays.contains { $0.address.family == .ipv4 }
-            let v6 = a.relays.contains { $0.address.family == .ipv6 }
-            counts[Int(a.fiveTuple.transport.rawValue) * 3 + (v4 && v6 ? 2 : v6 ? 1 : 0)] += 1
-        }
+    /// Counts `allocation` in (`by` 1, when it is made) or out (-1, when it is deleted).
+    mutating func count(_ allocation: Allocation, by n: Int) {
+        let v4 = allocation.relays.contains { $0.address.family == .ipv4 }
+        let v6 = allocation.relays.contains { $0.address.family == .ipv6 }
+        counts[Int(allocation.fiveTuple.transport.rawValue) * 3 + (v4 && v6 ? 2 : v6 ? 1 : 0)] += n
     }
 
     public func count(transport: Int, family: Int) -> Int { counts[transport * 3 + family] }
 
     public static func + (a: AllocationKinds, b: AllocationKinds) -> AllocationKinds {
         var s = a
-        for i in s.counts.indices { s.counts[i] += b.counts[i] }
+        s.counts += b.counts
         return s
     }
-
-    public static func == (a: AllocationKinds, b: AllocationKinds) -> Bool { a.counts.indices.allSatisfy { a.counts[$0] == b.counts[$0] } }
 }

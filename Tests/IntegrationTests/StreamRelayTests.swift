@@ -165,7 +165,7 @@ extension IntegrationSuites {
             // and for TLS the handshakes; then a client that speaks no TLS fails its handshake.
             let transport = tls ? "tls" : "tcp"
             var scrape = ""
-            let closed = eventually(seconds: 10) {
+            let closed = eventually(seconds: 30) {
                 scrape = (try? Admin.request("GET", metrics, token: reader.token).body) ?? ""
                 return Metrics.sum(scrape, "av1relay_stream_connections") == 0
             }
@@ -194,7 +194,7 @@ extension IntegrationSuites {
             var n = 1
             while n > 0 { n = recv(plain.fd, &byte, 1, 0) }
             #expect(n == 0, "the relay did not close a connection that spoke no TLS")
-            let failed = eventually(seconds: 10) {
+            let failed = eventually(seconds: 30) {
                 scrape = (try? Admin.request("GET", metrics, token: reader.token).body) ?? ""
                 return Metrics.sum(scrape, "av1relay_tls_handshakes_total", ["outcome": "failed"]) == failedBefore + 1
             }
