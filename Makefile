@@ -103,6 +103,8 @@ endif
 	  echo "  curl -H 'Authorization: Bearer $$token' 'http://127.0.0.1:$(ADMIN_PORT)/v1/sessions?live=true'"; \
 	  echo "  curl -H 'Authorization: Bearer $$token' http://127.0.0.1:$(ADMIN_PORT)/v1/devices/demo/export"; \
 	  echo "  curl -H 'Authorization: Bearer $$token' http://127.0.0.1:$(ADMIN_PORT)/metrics"; \
+	  echo "  curl -H 'Authorization: Bearer $$token' 'http://127.0.0.1:$(ADMIN_PORT)/v1/usage?from=$$(date -u +%Y-%m-01T00:00:00Z)&to=$$(date -u -d tomorrow +%Y-%m-%dT00:00:00Z)&groupBy=day'"; \
+	  echo "  curl -H 'Authorization: Bearer $$token' http://127.0.0.1:$(ADMIN_PORT)/v1/audit"; \
 	  echo "Status pages in a browser: http://127.0.0.1:$(ADMIN_PORT)/status (sign in with the token above)"
 	@echo ""
 	exec $$($(SWIFT) build -c release --show-bin-path)/av1relay $(RUN_ARGS) \

@@ -12,11 +12,16 @@ import Sessions
 /// same ServiceGroup. Routes and their scopes are `AdminAPI.routes`, which the OpenAPI document
 /// (`/openapi.json`, `OpenAPIDocument.json`) describes one for one — a test holds them together.
 public enum AdminAPI {
-    /// One route: method, path in OpenAPI's spelling, and the scope it needs (nil: none).
+    /// One route: method, path in OpenAPI's spelling, and the scope it needs (nil: none);
+    /// `audited`: it reads or changes record data (or the audit trail), and every request that
+    /// presents a known token leaves one audit entry; `relayWide`: it is about the whole relay,
+    /// so a token limited to devices may not use it.
     public struct Route: Sendable, Hashable, CustomStringConvertible {
         public var method: HTTPRequest.Method
         public var path: String
         public var scope: AdminToken.Scope?
+        public var audited = false
+        public var relayWide = false
 
         /// Hummingbird's spelling of the path (`{deviceId}` → `:deviceId`).
         var routerPath: String {
@@ -28,7 +33,9 @@ public enum AdminAPI {
         public var description: String { "\(method) \(path)" }
     }
 
-    typealias Handler = @Sendable (Request, BasicRequestContext) async throws -> Response
+    typealias Handler = @Sendable (Request, AdminContext) async throws -> Response
+    /// An audited route's handler: it notes the device and the records it answers with.
+    typealias AuditedHandler = @Sendable (Request, AdminContext, AuditNote) async throws -> Response
 
     /// The application for `relay`, listening on `address` (tests pass port 0 and read the port
     /// from `onServerRunning`); HTTPS when `tls` is given.
@@ -64,24 +71,33 @@ public enum AdminAPI {
 
     /// The router and the routes it serves, in registration order.
     /// `secure`: the listener speaks HTTPS (the status pages' cookie is then `Secure`).
-    static func router(relay: RelayService, logger: Logger, secure: Bool = false) -> (router: Router<BasicRequestContext>, routes: [Route])
-    {
-        let router = Router(context: BasicRequestContext.self)
+    static func router(relay: RelayService, logger: Logger, secure: Bool = false) -> (router: Router<AdminContext>, routes: [Route]) {
+        let router = Router(context: AdminContext.self)
         router.add(middleware: ErrorMiddleware(logger: logger))
         var routes: [Route] = []
         let tokens: @Sendable () -> [AdminToken] = { relay.server.configuration.adminTokens }
         let handlers = Handlers(relay: relay, metrics: MetricsExporter(server: relay.server), secure: secure)
-        func add(
-            _ method: HTTPRequest.Method, _ path: String, _ scope: AdminToken.Scope?, page: Bool = false, _ handler: @escaping Handler
-        ) {
-            let route = Route(method: method, path: path, scope: scope)
+        func register(_ route: Route, page: Bool, _ handler: @escaping Handler) {
             routes.append(route)
-            let group = scope.map { router.group().add(middleware: BearerAuth(scope: $0, tokens: tokens, pages: page)) }
-            if let group {
-                group.on(RouterPath(route.routerPath), method: method, use: handler)
+            if route.scope != nil {
+                router.group().add(middleware: BearerAuth(route: route, tokens: tokens, pages: page))
+                    .on(RouterPath(route.routerPath), method: route.method, use: handler)
             } else {
-                router.on(RouterPath(route.routerPath), method: method, use: handler)
+                router.on(RouterPath(route.routerPath), method: route.method, use: handler)
             }
+        }
+        func add(
+            _ method: HTTPRequest.Method, _ path: String, _ scope: AdminToken.Scope?, relayWide: Bool = false,
+            _ handler: @escaping Handler
+        ) {
+            register(Route(method: method, path: path, scope: scope, relayWide: relayWide), page: false, handler)
+        }
+        func audited(
+            _ method: HTTPRequest.Method, _ path: String, _ scope: AdminToken.Scope, page: Bool = false, relayWide: Bool = false,
+            _ handler: @escaping AuditedHandler
+        ) {
+            let route = Route(method: method, path: path, scope: scope, audited: true, relayWide: relayWide)
+            register(route, page: page, handlers.audited(route, logger: logger, handler))
         }
         add(.get, "/healthz", nil) { _, _ in try json(["status": "ok"]) }
         add(.get, "/readyz", nil, handlers.ready)
@@ -90,18 +106,22 @@ public enum AdminAPI {
             headers[.contentType] = "application/json"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         }
-        add(.get, "/metrics", .read, handlers.metrics)
-        add(.get, "/v1/devices/{deviceId}", .read, handlers.device)
-        add(.get, "/v1/devices/{deviceId}/sessions", .read, handlers.deviceSessions)
-        add(.get, "/v1/sessions", .read, handlers.liveSessions)
-        add(.get, "/v1/sessions/{sessionId}", .read, handlers.session)
-        add(.get, "/v1/devices/{deviceId}/export", .admin, handlers.export)
-        add(.delete, "/v1/devices/{deviceId}/records", .admin, handlers.delete)
-        add(.post, "/v1/drain", .admin, handlers.drain)
-        add(.post, "/v1/reload", .admin, handlers.reload)
+        add(.get, "/metrics", .read, relayWide: true, handlers.metrics)
+        audited(.get, "/v1/devices/{deviceId}", .read, handlers.device)
+        audited(.get, "/v1/devices/{deviceId}/sessions", .read, handlers.deviceSessions)
+        audited(.get, "/v1/devices/{deviceId}/usage", .read, handlers.deviceUsage)
+        audited(.get, "/v1/usage", .read, handlers.usage)
+        audited(.get, "/v1/sessions", .read, handlers.liveSessions)
+        audited(.get, "/v1/sessions/{sessionId}", .read, handlers.session)
+        audited(.get, "/v1/devices/{deviceId}/export", .admin, handlers.export)
+        audited(.delete, "/v1/devices/{deviceId}/records", .admin, handlers.delete)
+        audited(.get, "/v1/audit", .admin, relayWide: true, handlers.auditTrail)
+        audited(.get, "/v1/audit/verify", .admin, relayWide: true, handlers.auditVerify)
+        add(.post, "/v1/drain", .admin, relayWide: true, handlers.drain)
+        add(.post, "/v1/reload", .admin, relayWide: true, handlers.reload)
         // The status pages (HTML, StatusPages.swift): the same tokens, or the cookie of their sign-in form.
-        add(.get, "/status", .read, page: true, handlers.statusOverview)
-        add(.get, "/status/devices/{deviceId}", .read, page: true, handlers.statusDevice)
+        audited(.get, "/status", .read, page: true, handlers.statusOverview)
+        audited(.get, "/status/devices/{deviceId}", .read, page: true, handlers.statusDevice)
         add(.post, "/status/login", nil) { request, context in try await handlers.statusLogin(request, context, tokens: tokens()) }
         add(.post, "/status/logout", nil, handlers.statusLogout)
         return (router, routes)
@@ -134,16 +154,38 @@ struct Handlers: Sendable {
     var secure = false
     var server: RelayServer { relay.server }
 
-    /// Device ids as credentials carry them (`robot:<id>`): 1–128 of letters, digits, `.`, `_`, `~`, `-`.
-    static func deviceID(_ context: BasicRequestContext) throws -> String {
-        let id = context.parameters.get("deviceId") ?? ""
-        let allowed = id.utf8.allSatisfy { c in
-            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || [0x2E, 0x5F, 0x7E, 0x2D].contains(c)
-        }
-        guard (1...128).contains(id.utf8.count), allowed else {
+    /// The route's device, as credentials carry it (`robot:<id>`): 1–128 of letters, digits, `.`,
+    /// `_`, `~`, `-`; noted for the audit, and refused (403 `forbidden_device`) when the token is
+    /// limited to other devices.
+    static func deviceID(_ context: AdminContext, _ note: AuditNote) throws -> String {
+        let id = try validDeviceID(context.parameters.get("deviceId") ?? "")
+        note.device = id
+        try allow(id, context)
+        return id
+    }
+
+    /// `text` if it is a device id, else 400 `invalid_device_id`.
+    static func validDeviceID(_ text: some StringProtocol) throws -> String {
+        guard AdminToken.isDeviceID(text) else {
             throw APIError.badRequest("invalid_device_id", "a device id is 1 to 128 letters, digits, '.', '_', '~' or '-'")
         }
-        return id
+        return String(text)
+    }
+
+    /// The `limit` query parameter, 1 to `max` (`default` when absent), else 400 `invalid_limit`.
+    static func limit(_ request: Request, default value: Int, max: Int) throws -> Int {
+        guard let text = request.uri.queryParameters.get("limit") else { return value }
+        guard let n = Int(text), (1...max).contains(n) else {
+            throw APIError.badRequest("invalid_limit", "'limit' is a whole number from 1 to \(max)")
+        }
+        return n
+    }
+
+    /// 403 `forbidden_device` unless the request's token covers `device`.
+    static func allow(_ device: String, _ context: AdminContext) throws {
+        guard context.token?.allows(device: device) ?? true else {
+            throw APIError(.forbidden, "forbidden_device", "this token does not cover device \(device)")
+        }
     }
 
     /// An ISO 8601 date-time query parameter, as records spell their times (to the millisecond, UTC).
@@ -184,14 +226,14 @@ struct Handlers: Sendable {
         }
     }
 
-    func ready(_: Request, _: BasicRequestContext) async throws -> Response {
+    func ready(_: Request, _: AdminContext) async throws -> Response {
         if relay.isReady { return try AdminAPI.json(Readiness(ready: true, reason: nil)) }
         let reason = server.isDraining ? "draining" : "not serving"
         return try AdminAPI.json(Readiness(ready: false, reason: reason), status: .serviceUnavailable)
     }
 
     /// Prometheus text format 0.0.4; a scrape waits for each worker between two packets.
-    func metrics(_: Request, _: BasicRequestContext) async throws -> Response {
+    func metrics(_: Request, _: AdminContext) async throws -> Response {
         let metrics = metrics
         let text = try await Self.blocking { metrics.scrape() }
         var headers = HTTPFields()
@@ -199,28 +241,23 @@ struct Handlers: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    func device(_: Request, _ context: BasicRequestContext) async throws -> Response {
-        let id = try Self.deviceID(context)
+    func device(_: Request, _ context: AdminContext, _ note: AuditNote) async throws -> Response {
+        let id = try Self.deviceID(context, note)
         let live = server.live(device: id)
         let store = store
         let last = try await stored { try store?.lastFinal(device: id) }
         let seen = [live.lastActivity, live.session?.end, last?.end].compactMap { $0 }.max()
+        note.records = [live.session, last].compactMap { $0 }.count
         return try AdminAPI.json(
             DeviceStatus(
                 deviceID: id, online: .init(robot: live.robot, app: live.app, transports: live.transports),
                 inCall: live.session != nil, liveSession: live.session, lastSession: last, lastSeen: seen))
     }
 
-    func deviceSessions(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let id = try Self.deviceID(context)
+    func deviceSessions(_ request: Request, _ context: AdminContext, _ note: AuditNote) async throws -> Response {
+        let id = try Self.deviceID(context, note)
         let query = request.uri.queryParameters
-        var limit = 100
-        if let text = query.get("limit") {
-            guard let n = Int(text), (1...1000).contains(n) else {
-                throw APIError.badRequest("invalid_limit", "'limit' is a whole number from 1 to 1000")
-            }
-            limit = n
-        }
+        let limit = try Self.limit(request, default: 100, max: 1000)
         let from = try Self.time(request, "from")
         let to = try Self.time(request, "to")
         let cursor = query.get("cursor").map { String($0) }
@@ -232,46 +269,59 @@ struct Handlers: Sendable {
                 throw APIError.badRequest("invalid_cursor", "'cursor' is not one this API gave")
             }
         }
+        note.records = page.records.count
         return try AdminAPI.json(SessionList(sessions: page.records, nextCursor: page.nextCursor))
     }
 
-    func liveSessions(_ request: Request, _: BasicRequestContext) async throws -> Response {
+    func liveSessions(_ request: Request, _ context: AdminContext, _ note: AuditNote) async throws -> Response {
         guard request.uri.queryParameters.get("live") == "true" else {
             throw APIError.badRequest(
                 "live_required", "only live sessions are listed here: ?live=true (a device's: /v1/devices/{id}/sessions)")
         }
-        return try AdminAPI.json(SessionList(sessions: server.liveSessions(), nextCursor: nil))
+        let sessions = server.liveSessions().filter { context.token?.allows(device: $0.deviceID) ?? true }
+        note.records = sessions.count
+        return try AdminAPI.json(SessionList(sessions: sessions, nextCursor: nil))
     }
 
-    func session(_: Request, _ context: BasicRequestContext) async throws -> Response {
+    func session(_: Request, _ context: AdminContext, _ note: AuditNote) async throws -> Response {
         let id = context.parameters.get("sessionId") ?? ""
         guard id.utf8.count == 32, id.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else {
             throw APIError.badRequest("invalid_session_id", "a session id is 32 lowercase hex digits")
         }
-        if let live = server.liveSessions().first(where: { $0.sessionID == id }) { return try AdminAPI.json(live) }
-        let store = try storeOrFail()
-        guard let record = try await stored({ try store.session(id: id) }) else { throw APIError.notFound("no session \(id) here") }
+        var found = server.liveSessions().first { $0.sessionID == id }
+        if found == nil {
+            let store = try storeOrFail()
+            found = try await stored { try store.session(id: id) }
+        }
+        guard let record = found else { throw APIError.notFound("no session \(id) here") }
+        note.device = record.deviceID
+        try Self.allow(record.deviceID, context)
+        note.records = 1
         return try AdminAPI.json(record)
     }
 
-    func export(_: Request, _ context: BasicRequestContext) async throws -> Response {
-        let id = try Self.deviceID(context)
+    func export(_: Request, _ context: AdminContext, _ note: AuditNote) async throws -> Response {
+        let id = try Self.deviceID(context, note)
         let keeper = server.recordKeeper()
-        return try AdminAPI.json(try await stored { try keeper.export(device: id) })
+        let export = try await stored { try keeper.export(device: id) }
+        note.records = export.holds.total
+        return try AdminAPI.json(export)
     }
 
-    func delete(_: Request, _ context: BasicRequestContext) async throws -> Response {
-        let id = try Self.deviceID(context)
+    func delete(_: Request, _ context: AdminContext, _ note: AuditNote) async throws -> Response {
+        let id = try Self.deviceID(context, note)
         let keeper = server.recordKeeper()
-        return try AdminAPI.json(try await stored { try keeper.delete(device: id) })
+        let counts = try await stored { try keeper.delete(device: id) }
+        note.records = counts.total
+        return try AdminAPI.json(counts)
     }
 
-    func drain(_: Request, _: BasicRequestContext) async throws -> Response {
+    func drain(_: Request, _: AdminContext) async throws -> Response {
         relay.requestDrain()
         return try AdminAPI.json(["draining": true], status: .accepted)
     }
 
-    func reload(_: Request, _: BasicRequestContext) async throws -> Response {
+    func reload(_: Request, _: AdminContext) async throws -> Response {
         let outcome = relay.reload()
         if let refused = outcome.refused { throw APIError(.conflict, "reload_refused", refused) }
         return try AdminAPI.json(["changed": outcome.changed])

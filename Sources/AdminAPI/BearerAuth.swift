@@ -4,14 +4,26 @@ import Hummingbird
 import RelayServer
 import STUN
 
+/// The admin API's request context: the framework's, and the token the request presented.
+struct AdminContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    /// Set by `BearerAuth` once the token is known.
+    var token: AdminToken?
+
+    init(source: Source) { coreContext = .init(source: source) }
+}
+
 /// `Authorization: Bearer TOKEN`, checked against the configuration's token hashes as they are
 /// now (a reload changes them at once): 401 without a known token, 403 when its scope is below
-/// the route's. The hash compare takes the same time whatever matches.
+/// the route's, or when it is limited to devices and the route is about the whole relay
+/// (`relayWide`). The hash compare takes the same time whatever matches.
 ///
 /// The status pages (`pages`) also take the token from the cookie their sign-in form sets, and
-/// answer a missing or unknown token with that form (still 401), not with JSON.
-struct BearerAuth<Context: RequestContext>: RouterMiddleware {
-    let scope: AdminToken.Scope
+/// answer a missing or unknown token with that form (still 401), not with JSON. On an audited
+/// route the scope is checked by the audit wrapper instead, so that a refusal is audited too.
+struct BearerAuth: RouterMiddleware {
+    typealias Context = AdminContext
+    let route: AdminAPI.Route
     let tokens: @Sendable () -> [AdminToken]
     var pages = false
 
@@ -21,8 +33,18 @@ struct BearerAuth<Context: RequestContext>: RouterMiddleware {
             if pages { return StatusCookie.loginPage(status: .unauthorized, message: nil) }
             throw APIError.unauthorized
         }
-        guard token.scope == .admin || scope == .read else { throw APIError.forbidden }
+        var context = context
+        context.token = token
+        if !route.audited { try Self.authorize(token, for: route) }
         return try await next(request, context)
+    }
+
+    /// 403 unless `token` may use `route`.
+    static func authorize(_ token: AdminToken, for route: AdminAPI.Route) throws {
+        guard token.scope == .admin || route.scope != .admin else { throw APIError.forbidden }
+        guard token.devices == nil || !route.relayWide else {
+            throw APIError(.forbidden, "forbidden", "a token limited to devices cannot use this route")
+        }
     }
 
     /// The request's bearer token, if it sends one.

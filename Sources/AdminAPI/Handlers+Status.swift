@@ -10,16 +10,19 @@ extension Handlers {
     /// How many stored sessions a device's page lists.
     static let recentSessions = 10
 
-    func statusOverview(_: Request, _: BasicRequestContext) async throws -> Response {
+    /// A token limited to devices sees only those devices and their sessions.
+    func statusOverview(_: Request, _ context: AdminContext, _ note: AuditNote) async throws -> Response {
         let server = server
         // The workers' counters: a wait for each, off the cooperative pool.
         let (allocations, refusals) = try await Self.blocking {
             let now = server.snapshot()
             return (now.allocations, server.refusalsLastHour(now.events))
         }
-        let sessions = server.liveSessions()
+        let covers = { (id: String) in context.token?.allows(device: id) ?? true }
+        let sessions = server.liveSessions().filter { covers($0.deviceID) }
+        note.records = sessions.count
         let inCall = Set(sessions.map(\.deviceID))
-        let devices = server.onlineDevices().map { id, sides in
+        let devices = server.onlineDevices().filter { covers($0.key) }.map { id, sides in
             StatusPages.Overview.Device(id: id, robot: sides.robot, app: sides.app, inCall: inCall.contains(id))
         }
         let overview = StatusPages.Overview(
@@ -28,8 +31,8 @@ extension Handlers {
         return StatusCookie.page(StatusPages.overview(overview))
     }
 
-    func statusDevice(_: Request, _ context: BasicRequestContext) async throws -> Response {
-        let id = try Self.deviceID(context)
+    func statusDevice(_: Request, _ context: AdminContext, _ audit: AuditNote) async throws -> Response {
+        let id = try Self.deviceID(context, audit)
         let live = server.live(device: id)
         var recent: [SessionRecord] = []
         var note: String?
@@ -43,6 +46,7 @@ extension Handlers {
             note = "This relay keeps no session store (session-store none)."
         }
         let seen = [live.lastActivity, live.session?.end, recent.first?.end].compactMap { $0 }.max()
+        audit.records = recent.count + (live.session == nil ? 0 : 1)
         let page = StatusPages.Device(id: id, live: live, recent: recent, storeNote: note, lastSeen: seen, now: Date())
         return StatusCookie.page(StatusPages.device(page))
     }
@@ -50,7 +54,7 @@ extension Handlers {
     /// The sign-in form's post: a known token is kept in the cookie and the browser goes to
     /// `/status`; anything else gets the form again (401). A post from another site's page is
     /// refused (403): its `Origin` must be this listener's.
-    func statusLogin(_ request: Request, _ context: BasicRequestContext, tokens: [AdminToken]) async throws -> Response {
+    func statusLogin(_ request: Request, _ context: AdminContext, tokens: [AdminToken]) async throws -> Response {
         if Self.crossSite(request) { return StatusCookie.loginPage(status: .forbidden, message: "Sign in from this relay's own page.") }
         let body = try await request.body.collect(upTo: 4096)
         let form = String(buffer: body)
@@ -59,7 +63,7 @@ extension Handlers {
             guard kv.count == 2, kv[0] == "token" else { return nil }
             return String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
         }.first?.trimmingCharacters(in: .whitespaces)
-        guard let token, !token.isEmpty, BearerAuth<BasicRequestContext>.token(token, tokens) != nil,
+        guard let token, !token.isEmpty, BearerAuth.token(token, tokens) != nil,
             token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x3B })  // a cookie value
         else {
             return StatusCookie.loginPage(status: .unauthorized, message: "That is not a token this relay knows.")
@@ -78,7 +82,7 @@ extension Handlers {
 
     static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
 
-    func statusLogout(_: Request, _: BasicRequestContext) async throws -> Response {
+    func statusLogout(_: Request, _: AdminContext) async throws -> Response {
         StatusCookie.redirect(to: "/status", cookie: StatusCookie.clearing(secure: secure))
     }
 }

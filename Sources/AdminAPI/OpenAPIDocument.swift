@@ -8,7 +8,7 @@ enum OpenAPIDocument {
           "info": {
             "title": "av1relay admin API",
             "version": "1",
-            "description": "Device status, sessions, data-subject requests (export, erasure), drain and reload. Bearer tokens from the relay's configuration (`admin-token NAME:SCOPE:SHA256`); scope `read` for status and sessions, `admin` for the rest. Errors are `{\"error\": {\"code\", \"message\"}}` with stable codes. No response holds an IP address, a port, a username or a secret."
+            "description": "Device status, sessions, usage, data-subject requests (export, erasure), the audit trail, drain and reload. Bearer tokens from the relay's configuration (`admin-token NAME:SCOPE:SHA256[:DEVICES]`); scope `read` for status, sessions and usage, `admin` for the rest; a token limited to devices sees only those. Every request with a known token to a route that reads or changes record data (or the audit trail) leaves one audit entry. Errors are `{\"error\": {\"code\", \"message\"}}` with stable codes. No response holds an IP address, a port, a username or a secret."
           },
           "components": {
             "securitySchemes": {
@@ -47,7 +47,7 @@ enum OpenAPIDocument {
                 }
               },
               "Forbidden": {
-                "description": "The token's scope is `read`; this route needs `admin`",
+                "description": "The token may not do this: its scope is `read` and the route needs `admin`, or it is limited to devices and the route is about the whole relay (`forbidden`), or it does not cover this device (`forbidden_device`; audited)",
                 "content": {
                   "application/json": {
                     "schema": {
@@ -77,7 +77,7 @@ enum OpenAPIDocument {
                 }
               },
               "StoreUnavailable": {
-                "description": "The session store is off (`no_store`) or cannot be read (`store_unavailable`)",
+                "description": "The session store is off (`no_store`) or cannot be read (`store_unavailable`), or the audit trail cannot be written (`audit_unavailable`: nothing was answered)",
                 "content": {
                   "application/json": {
                     "schema": {
@@ -484,6 +484,226 @@ enum OpenAPIDocument {
                     }
                   }
                 }
+              },
+              "UsageRow": {
+                "type": "object",
+                "required": [
+                  "sessions",
+                  "seconds",
+                  "minutes",
+                  "bytes",
+                  "minutes_by_grade",
+                  "grade_share"
+                ],
+                "properties": {
+                  "group": {
+                    "type": "string",
+                    "description": "device id, day (2026-12-01) or month (2026-12), UTC; absent in the total"
+                  },
+                  "sessions": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "sessions with time in this row's period"
+                  },
+                  "seconds": {
+                    "type": "number",
+                    "minimum": 0
+                  },
+                  "minutes": {
+                    "type": "number",
+                    "minimum": 0
+                  },
+                  "bytes": {
+                    "type": "object",
+                    "required": [
+                      "robot_to_app",
+                      "app_to_robot"
+                    ],
+                    "properties": {
+                      "robot_to_app": {
+                        "type": "integer",
+                        "minimum": 0
+                      },
+                      "app_to_robot": {
+                        "type": "integer",
+                        "minimum": 0
+                      }
+                    },
+                    "description": "each session's bytes shared out in proportion to its time in the row's period"
+                  },
+                  "minutes_by_grade": {
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": "number",
+                      "minimum": 0
+                    },
+                    "description": "by grade: good, fair, poor"
+                  },
+                  "grade_share": {
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": "number",
+                      "minimum": 0,
+                      "maximum": 1
+                    },
+                    "description": "share of the minutes, by grade"
+                  }
+                }
+              },
+              "UsageReport": {
+                "type": "object",
+                "required": [
+                  "from",
+                  "to",
+                  "rows",
+                  "total",
+                  "records"
+                ],
+                "properties": {
+                  "from": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "to": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "group_by": {
+                    "type": "string",
+                    "enum": [
+                      "device",
+                      "day",
+                      "month"
+                    ],
+                    "description": "absent without groupBy"
+                  },
+                  "rows": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/UsageRow"
+                    }
+                  },
+                  "total": {
+                    "$ref": "#/components/schemas/UsageRow"
+                  },
+                  "records": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "session records with time in the period"
+                  }
+                }
+              },
+              "AuditEntry": {
+                "type": "object",
+                "required": [
+                  "id",
+                  "at",
+                  "actor",
+                  "action",
+                  "records",
+                  "outcome",
+                  "prev_hash",
+                  "hash"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "integer",
+                    "minimum": 1
+                  },
+                  "at": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "actor": {
+                    "type": "string",
+                    "description": "the token's name, `cli` (records command) or `relay` (retention)"
+                  },
+                  "action": {
+                    "type": "string",
+                    "description": "the route (`GET /v1/devices/{deviceId}/sessions`) or command (`records export`, `retention`)"
+                  },
+                  "device_id": {
+                    "type": "string",
+                    "description": "absent when the request named no device"
+                  },
+                  "records": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "outcome": {
+                    "type": "string",
+                    "description": "`ok` or the error code answered"
+                  },
+                  "prev_hash": {
+                    "type": "string",
+                    "pattern": "^[0-9a-f]{64}$"
+                  },
+                  "hash": {
+                    "type": "string",
+                    "pattern": "^[0-9a-f]{64}$"
+                  }
+                }
+              },
+              "AuditList": {
+                "type": "object",
+                "required": [
+                  "entries"
+                ],
+                "properties": {
+                  "entries": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/AuditEntry"
+                    }
+                  },
+                  "next_cursor": {
+                    "type": [
+                      "string",
+                      "null"
+                    ]
+                  }
+                }
+              },
+              "AuditVerification": {
+                "type": "object",
+                "required": [
+                  "intact",
+                  "entries"
+                ],
+                "properties": {
+                  "intact": {
+                    "type": "boolean"
+                  },
+                  "entries": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "first_id": {
+                    "type": [
+                      "integer",
+                      "null"
+                    ]
+                  },
+                  "last_id": {
+                    "type": [
+                      "integer",
+                      "null"
+                    ]
+                  },
+                  "broken_at": {
+                    "type": [
+                      "integer",
+                      "null"
+                    ],
+                    "description": "the first entry that breaks the chain"
+                  },
+                  "reason": {
+                    "type": [
+                      "string",
+                      "null"
+                    ]
+                  }
+                }
               }
             }
           },
@@ -590,6 +810,9 @@ enum OpenAPIDocument {
                   },
                   "401": {
                     "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
                   }
                 },
                 "security": [
@@ -639,6 +862,9 @@ enum OpenAPIDocument {
                   "401": {
                     "$ref": "#/components/responses/Unauthorized"
                   },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
                   "404": {
                     "$ref": "#/components/responses/NotFound"
                   },
@@ -678,6 +904,9 @@ enum OpenAPIDocument {
                   },
                   "401": {
                     "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
                   },
                   "404": {
                     "$ref": "#/components/responses/NotFound"
@@ -754,6 +983,9 @@ enum OpenAPIDocument {
                   },
                   "401": {
                     "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/StoreUnavailable"
                   }
                 },
                 "parameters": [
@@ -796,6 +1028,9 @@ enum OpenAPIDocument {
                   },
                   "401": {
                     "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
                   },
                   "404": {
                     "$ref": "#/components/responses/NotFound"
@@ -939,6 +1174,9 @@ enum OpenAPIDocument {
                         }
                       }
                     }
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/StoreUnavailable"
                   }
                 },
                 "security": [
@@ -963,6 +1201,9 @@ enum OpenAPIDocument {
                       }
                     }
                   },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
                   "401": {
                     "description": "No known token: the sign-in form (HTML)",
                     "content": {
@@ -980,8 +1221,11 @@ enum OpenAPIDocument {
                       }
                     }
                   },
-                  "400": {
-                    "$ref": "#/components/responses/BadRequest"
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/StoreUnavailable"
                   }
                 },
                 "security": [
@@ -1158,6 +1402,270 @@ enum OpenAPIDocument {
                   },
                   "409": {
                     "$ref": "#/components/responses/Refused"
+                  }
+                },
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ]
+              }
+            },
+            "/v1/usage": {
+              "get": {
+                "operationId": "usage",
+                "summary": "Usage of every device (a limited token: of its devices) over a period: sessions, minutes, bytes each way, minutes by quality grade; in total and by device, UTC day or month",
+                "responses": {
+                  "200": {
+                    "description": "Usage over the period (JSON, or CSV with `Accept: text/csv`: a header, a line per row, then the total)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/UsageReport"
+                        }
+                      },
+                      "text/csv": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/StoreUnavailable"
+                  }
+                },
+                "parameters": [
+                  {
+                    "name": "from",
+                    "in": "query",
+                    "description": "Start of the period (sessions are cut here)",
+                    "schema": {
+                      "type": "string",
+                      "format": "date-time"
+                    },
+                    "required": true
+                  },
+                  {
+                    "name": "to",
+                    "in": "query",
+                    "description": "End of the period (exclusive)",
+                    "schema": {
+                      "type": "string",
+                      "format": "date-time"
+                    },
+                    "required": true
+                  },
+                  {
+                    "name": "groupBy",
+                    "in": "query",
+                    "description": "Rows by device, UTC day or UTC month (none: the total only)",
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "device",
+                        "day",
+                        "month"
+                      ]
+                    }
+                  }
+                ],
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ]
+              }
+            },
+            "/v1/devices/{deviceId}/usage": {
+              "get": {
+                "operationId": "deviceUsage",
+                "summary": "One device's usage over a period, in total and by UTC day or month",
+                "responses": {
+                  "200": {
+                    "description": "Usage over the period (JSON, or CSV with `Accept: text/csv`: a header, a line per row, then the total)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/UsageReport"
+                        }
+                      },
+                      "text/csv": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/StoreUnavailable"
+                  }
+                },
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/DeviceId"
+                  },
+                  {
+                    "name": "from",
+                    "in": "query",
+                    "description": "Start of the period (sessions are cut here)",
+                    "schema": {
+                      "type": "string",
+                      "format": "date-time"
+                    },
+                    "required": true
+                  },
+                  {
+                    "name": "to",
+                    "in": "query",
+                    "description": "End of the period (exclusive)",
+                    "schema": {
+                      "type": "string",
+                      "format": "date-time"
+                    },
+                    "required": true
+                  },
+                  {
+                    "name": "groupBy",
+                    "in": "query",
+                    "description": "Rows by UTC day or UTC month",
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "day",
+                        "month"
+                      ]
+                    }
+                  }
+                ],
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ]
+              }
+            },
+            "/v1/audit": {
+              "get": {
+                "operationId": "audit",
+                "summary": "The audit trail: who read or changed which device's records, oldest first, a page at a time",
+                "responses": {
+                  "200": {
+                    "description": "A page of entries",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/AuditList"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/StoreUnavailable"
+                  }
+                },
+                "parameters": [
+                  {
+                    "name": "from",
+                    "in": "query",
+                    "description": "Entries at or after",
+                    "schema": {
+                      "type": "string",
+                      "format": "date-time"
+                    }
+                  },
+                  {
+                    "name": "to",
+                    "in": "query",
+                    "description": "Entries before",
+                    "schema": {
+                      "type": "string",
+                      "format": "date-time"
+                    }
+                  },
+                  {
+                    "name": "device",
+                    "in": "query",
+                    "description": "Entries about this device",
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^[A-Za-z0-9._~-]{1,128}$"
+                    }
+                  },
+                  {
+                    "name": "limit",
+                    "in": "query",
+                    "description": "Entries per page",
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 10000,
+                      "default": 1000
+                    }
+                  },
+                  {
+                    "name": "cursor",
+                    "in": "query",
+                    "description": "`next_cursor` of the previous page",
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "security": [
+                  {
+                    "bearer": []
+                  }
+                ]
+              }
+            },
+            "/v1/audit/verify": {
+              "get": {
+                "operationId": "auditVerify",
+                "summary": "The audit trail's hash chain checked end to end: an entry changed or removed from the middle shows",
+                "responses": {
+                  "200": {
+                    "description": "What the check found",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/AuditVerification"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "503": {
+                    "$ref": "#/components/responses/StoreUnavailable"
                   }
                 },
                 "security": [

@@ -54,6 +54,8 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var sessionSpoolMaxBytes = 64 << 20
     /// Records of sessions that ended longer ago than this are erased (hourly).
     public var retentionDays = 90
+    /// Audit entries older than this are erased with the hourly retention run.
+    public var auditRetentionDays = 365
     /// The admin API's HTTP listener (nil: off).
     public var adminListen: TransportAddress? = TransportAddress("127.0.0.1:9478")
     /// The admin API's TLS certificate chain and key (PEM); both or neither. Read at start.
@@ -106,6 +108,9 @@ public struct RelayConfiguration: Sendable, Equatable {
         guard let store = sessionStore, store.hasPrefix("postgres") else { return nil }
         return try? PostgresSessionStore.Settings(url: store)
     }
+
+    /// The audit trail's file when there is no session store (with one, the trail is in it).
+    public var auditLogPath: String { inStateDirectory("audit.jsonl") }
 
     /// Where records wait while the store is unavailable.
     public var sessionSpoolPath: String { inStateDirectory("session-spool.jsonl") }
@@ -415,6 +420,12 @@ extension RelayConfiguration {
             c, v throws(Invalid) in c.retentionDays = try number("retention-days", v, 1...36_500)
         },
         Option(
+            key: "audit-retention-days", value: "DAYS",
+            help: "audit entries older than this are erased every hour; the newest is always kept (default 365)"
+        ) {
+            c, v throws(Invalid) in c.auditRetentionDays = try number("audit-retention-days", v, 1...36_500)
+        },
+        Option(
             key: "admin-listen", value: "ADDR:PORT", help: "the admin API's HTTP address; 'none' turns it off (default 127.0.0.1:9478)"
         ) {
             c, v throws(Invalid) in
@@ -432,13 +443,15 @@ extension RelayConfiguration {
         Option(key: "admin-tls-key", value: "FILE", help: "PEM private key of admin-tls-cert") { c, v throws(Invalid) in c.adminTLSKey = v
         },
         Option(
-            key: "admin-token", value: "NAME:SCOPE:SHA256",
-            help: "an admin API bearer token by the hex SHA-256 of the token; SCOPE read or admin (av1relay admin-token makes one)",
+            key: "admin-token", value: "NAME:SCOPE:SHA256[:DEVICES]",
+            help:
+                "an admin API bearer token by the hex SHA-256 of the token; SCOPE read or admin; DEVICES (ids, PREFIX*) limits it to those devices (av1relay admin-token makes one)",
             repeatable: true, reset: { $0.adminTokens = [] }
         ) {
             c, v throws(Invalid) in
             guard let token = AdminToken(v) else {
-                throw Invalid(key: "admin-token", reason: "'\(v.prefix(40))…' is not NAME:read|admin:<64 hex digits of SHA-256>")
+                throw Invalid(
+                    key: "admin-token", reason: "'\(v.prefix(40))…' is not NAME:read|admin:<64 hex digits of SHA-256>[:DEVICE,PREFIX*,...]")
             }
             guard !c.adminTokens.contains(where: { $0.name == token.name }) else {
                 throw Invalid(key: "admin-token", reason: "the name '\(token.name)' is given twice")
@@ -589,7 +602,7 @@ extension RelayConfiguration {
 }
 
 /// An admin API bearer token as the configuration holds it: a name (for logs and audit), a
-/// scope, and the SHA-256 of the token (`admin-token NAME:SCOPE:SHA256`).
+/// scope, the SHA-256 of the token and, if limited, its devices (`admin-token NAME:SCOPE:SHA256[:DEVICES]`).
 public struct AdminToken: Sendable, Equatable, CustomStringConvertible {
     public enum Scope: String, Sendable {
         /// Status, sessions.
@@ -601,36 +614,64 @@ public struct AdminToken: Sendable, Equatable, CustomStringConvertible {
     public var name: String
     public var scope: Scope
     public var sha256: [UInt8]
+    /// The devices the token may see, as ids or `PREFIX*` patterns; nil: every device.
+    public var devices: [String]?
 
-    public init(name: String, scope: Scope, sha256: [UInt8]) {
+    public init(name: String, scope: Scope, sha256: [UInt8], devices: [String]? = nil) {
         self.name = name
         self.scope = scope
         self.sha256 = sha256
+        self.devices = devices
     }
 
-    /// `NAME:SCOPE:HEX`, HEX 64 hex digits.
+    /// `NAME:SCOPE:HEX[:DEVICES]`, HEX 64 hex digits, DEVICES a comma-separated list of device
+    /// ids and `PREFIX*` patterns.
     public init?(_ text: String) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 3, !parts[0].isEmpty, let scope = Scope(rawValue: parts[1]), parts[2].utf8.count == 64 else { return nil }
+        guard parts.count == 3 || parts.count == 4, !parts[0].isEmpty, let scope = Scope(rawValue: parts[1]), parts[2].utf8.count == 64
+        else { return nil }
         var bytes: [UInt8] = []
         var chars = parts[2].makeIterator()
         while let hi = chars.next(), let lo = chars.next() {
             guard let b = UInt8(String([hi, lo]), radix: 16) else { return nil }
             bytes.append(b)
         }
-        self.init(name: parts[0], scope: scope, sha256: bytes)
+        var devices: [String]?
+        if parts.count == 4 {
+            let list = parts[3].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard list.allSatisfy({ Self.isDevicePattern($0) }) else { return nil }
+            devices = list
+        }
+        self.init(name: parts[0], scope: scope, sha256: bytes, devices: devices)
+    }
+
+    /// A device id (1–128 of letters, digits, `.`, `_`, `~`, `-`, as credentials carry them).
+    public static func isDeviceID(_ id: some StringProtocol) -> Bool {
+        (1...128).contains(id.utf8.count)
+            && id.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || [0x2E, 0x5F, 0x7E, 0x2D].contains(c)
+            }
+    }
+
+    /// A device id, or a prefix of one followed by `*`.
+    static func isDevicePattern(_ p: String) -> Bool { isDeviceID(p.hasSuffix("*") ? String(p.dropLast()) : p) }
+
+    /// Whether the token may see `device`'s records.
+    public func allows(device: String) -> Bool {
+        guard let devices else { return true }
+        return devices.contains { $0.hasSuffix("*") ? device.hasPrefix($0.dropLast()) : device == $0 }
     }
 
     /// Names the token, never its hash.
-    public var description: String { "\(name):\(scope.rawValue)" }
+    public var description: String { "\(name):\(scope.rawValue)" + (devices.map { ":" + $0.joined(separator: ",") } ?? "") }
 
     /// The SHA-256 the configuration keeps of a bearer token.
     public static func hash(of token: some StringProtocol) -> [UInt8] { STUNCrypto.sha256(Array(token.utf8)) }
 
-    /// A new random token (64 hex digits) and its configuration value, `NAME:SCOPE:SHA256`.
-    public static func make(name: String, scope: Scope) -> (token: String, configuration: String) {
+    /// A new random token (64 hex digits) and its configuration value, `NAME:SCOPE:SHA256[:DEVICES]`.
+    public static func make(name: String, scope: Scope, devices: [String]? = nil) -> (token: String, configuration: String) {
         func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
         let token = hex(STUNCrypto.randomBytes(32))
-        return (token, "\(name):\(scope.rawValue):\(hex(hash(of: token)))")
+        return (token, "\(name):\(scope.rawValue):\(hex(hash(of: token)))" + (devices.map { ":" + $0.joined(separator: ",") } ?? ""))
     }
 }

@@ -99,7 +99,8 @@ public final class RelayServer: @unchecked Sendable {
     public static func recordKeeper(_ c: RelayConfiguration) throws -> RecordKeeper {
         let store = try openStore(c)
         return RecordKeeper(
-            store: store, sessionLog: c.sessionLog, sessionLogKeep: c.sessionLogKeep, spoolPath: store == nil ? nil : c.sessionSpoolPath)
+            store: store, sessionLog: c.sessionLog, sessionLogKeep: c.sessionLogKeep, spoolPath: store == nil ? nil : c.sessionSpoolPath,
+            auditLog: c.auditLogPath)
     }
 
     /// Builds the engines and binds every listener; throws if a socket cannot be opened.
@@ -349,13 +350,20 @@ public final class RelayServer: @unchecked Sendable {
         let writer = sinks.lazy.compactMap { $0 as? StoreWriter }.first
         let log = sinks.lazy.compactMap { $0 as? JSONLinesSink }.first
         return RecordKeeper(
-            store: writer?.store, writer: writer, sessionLog: log?.path, sessionLogKeep: log?.keep ?? 1, spoolPath: writer?.spoolPath)
+            store: writer?.store, writer: writer, sessionLog: log?.path, sessionLogKeep: log?.keep ?? 1, spoolPath: writer?.spoolPath,
+            auditLog: configuration.auditLogPath)
     }
 
-    /// Erases what is older than `retention-days` from the store, the session log and the spool.
+    /// Erases what is older than `retention-days` from the store, the session log and the spool,
+    /// and audit entries older than `audit-retention-days`.
     public func applyRetention(now: Date = Date()) {
         do {
-            let counts = try recordKeeper().purge(olderThanDays: configuration.retentionDays, now: now)
+            let (counts, audit) = try recordKeeper().purge(
+                olderThanDays: configuration.retentionDays, auditDays: configuration.auditRetentionDays, now: now)
+            if audit > 0 {
+                logger.notice(
+                    "retention: audit entries erased", metadata: ["days": "\(configuration.auditRetentionDays)", "entries": "\(audit)"])
+            }
             if counts.total > 0 {
                 logger.notice(
                     "retention: records erased",

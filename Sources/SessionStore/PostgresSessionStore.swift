@@ -75,8 +75,11 @@ public final class PostgresSessionStore: SessionStore {
         public var description: String { "the PostgreSQL database '\(database)'" }
     }
 
+    /// A migration: its statements, then (if any) a step in Swift in the same transaction.
+    typealias Migration = (id: String, sql: [String], then: (@Sendable (PostgresConnection, Logger) async throws -> Void)?)
+
     /// The schema's migrations, oldest first. A new one is appended, never edited.
-    static let migrations: [(id: String, sql: [String])] = [
+    static let migrations: [Migration] = [
         (
             "1: sessions and audit",
             [
@@ -101,8 +104,47 @@ public final class PostgresSessionStore: SessionStore {
                     records INTEGER NOT NULL
                 )
                 """,
-            ]
-        )
+            ],
+            nil
+        ),
+        (
+            "2: audit trail",
+            [
+                """
+                CREATE TABLE audit_trail (
+                    id BIGINT PRIMARY KEY NOT NULL,
+                    at TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    device_id TEXT,
+                    records BIGINT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX audit_trail_at ON audit_trail (at COLLATE \"C\")",
+                """
+                CREATE FUNCTION audit_trail_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'audit entries are append-only'; END $$
+                """,
+                """
+                CREATE TRIGGER audit_trail_append_only BEFORE UPDATE ON audit_trail
+                FOR EACH ROW EXECUTE FUNCTION audit_trail_append_only()
+                """,
+            ],
+            { connection, logger in
+                // The erasure notes of schema 1 open the trail, in their order.
+                var notes: [AuditEntry] = []
+                for try await (at, action, records) in try await connection.query(
+                    "SELECT at, action, records FROM audit ORDER BY id", logger: logger
+                ).decode((String, String, Int).self) {
+                    notes.append(AuditTrailRows.carried(at: at, action: action, records: records))
+                }
+                for note in notes { _ = try await append(note, connection, logger) }
+                try await connection.query("DROP TABLE audit", logger: logger)
+            }
+        ),
     ]
 
     /// Whether this process has seen the schema current (migrations run before the first query
@@ -237,6 +279,7 @@ public final class PostgresSessionStore: SessionStore {
                 }
                 for migration in migrations where !applied.contains(migration.id) {
                     for statement in migration.sql { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                    try await migration.then?(connection, logger)
                     let now = SessionRecord.timestamp(Date())
                     try await connection.query(
                         "INSERT INTO av1relay_migrations (identifier, applied_at) VALUES (\(migration.id), \(now))", logger: logger)
@@ -300,6 +343,19 @@ public final class PostgresSessionStore: SessionStore {
         return SessionPage(fetched: fetched, limit: limit)
     }
 
+    public func sessions(overlapping from: String, to: String, device: String?) throws -> [SessionRecord] {
+        var binds = PostgresBindings()
+        binds.append(to)
+        binds.append(from)
+        var sql = "SELECT record FROM session_records WHERE start COLLATE \"C\" < $1 AND \"end\" COLLATE \"C\" >= $2"
+        if let device {
+            binds.append(device)
+            sql += " AND device_id = $3"
+        }
+        let query = PostgresQuery(unsafeSQL: sql, binds: binds)
+        return try wait("the sessions of a period") { client in try await Self.decode(try await client.query(query)) }
+    }
+
     public func session(id: String) throws -> SessionRecord? {
         try wait("a session") { client in
             try await Self.decode(try await client.query("SELECT record FROM session_records WHERE session_id = \(id)")).first
@@ -345,22 +401,66 @@ public final class PostgresSessionStore: SessionStore {
         }
     }
 
-    public func audit(_ entry: AuditEntry) throws {
-        try wait("an audit entry") { client in
-            try await client.query("INSERT INTO audit (at, action, records) VALUES (\(entry.at), \(entry.action), \(entry.records))")
-            return ()
+    /// Appends on `connection`, inside its transaction: the table is locked against other
+    /// appenders (any relay of the fleet) until it commits, so the last entry stays the last.
+    static func append(_ entry: AuditEntry, _ connection: PostgresConnection, _ logger: Logger) async throws -> AuditEntry {
+        try await connection.query("LOCK TABLE audit_trail IN EXCLUSIVE MODE", logger: logger)
+        var last: (Int, String)?
+        for try await row in try await connection.query("SELECT id, hash FROM audit_trail ORDER BY id DESC LIMIT 1", logger: logger)
+            .decode((Int, String).self)
+        {
+            last = row
+        }
+        let sealed = AuditChain.seal(entry, after: last)
+        let values = AuditTrailRows.values(sealed)
+        try await connection.query(
+            PostgresQuery(unsafeSQL: AuditTrailRows.insert((1...values.count).map { "$\($0)" }), binds: PostgresBindings(values)),
+            logger: logger)
+        return sealed
+    }
+
+    public func append(_ entry: AuditEntry) throws -> AuditEntry {
+        let logger = logger
+        return try wait("an audit entry") { client in
+            try await client.withTransaction(logger: logger) { connection in try await Self.append(entry, connection, logger) }
         }
     }
 
-    public func auditEntries() throws -> [AuditEntry] {
-        try wait("the audit") { client in
+    public func auditEntries(_ query: AuditQuery) throws -> [AuditEntry] {
+        let (sql, values) = AuditTrailRows.select(query) { "$\($0)" }
+        let statement = PostgresQuery(unsafeSQL: sql, binds: PostgresBindings(values))
+        return try wait("the audit trail") { client in
             var entries: [AuditEntry] = []
-            for try await (at, action, records) in try await client.query("SELECT at, action, records FROM audit ORDER BY id")
-                .decode((String, String, Int).self)
+            for try await (id, at, actor, action, device, records, outcome, previous, hash) in try await client.query(statement)
+                .decode((Int, String, String, String, String?, Int, String, String, String).self)
             {
-                entries.append(AuditEntry(at: at, action: action, records: records))
+                var e = AuditEntry(at: at, actor: actor, action: action, device: device, records: records, outcome: outcome)
+                e.id = id
+                e.previousHash = previous
+                e.hash = hash
+                entries.append(e)
             }
             return entries
+        }
+    }
+
+    public func purgeAudit(before cutoff: String) throws -> Int {
+        let statement = PostgresQuery(
+            unsafeSQL: "WITH d AS (\(AuditTrailRows.purge("$1")) RETURNING 1) SELECT count(*)::BIGINT FROM d",
+            binds: PostgresBindings([.text(cutoff)]))
+        return try wait("an audit purge") { client in try await Self.count(try await client.query(statement)) }
+    }
+}
+
+extension PostgresBindings {
+    init(_ values: [SQLValue]) {
+        self.init()
+        for v in values {
+            switch v {
+            case .text(let s?): append(s)
+            case .text(nil): appendNull()
+            case .int(let n): append(n)
+            }
         }
     }
 }

@@ -3,8 +3,8 @@ import Sessions
 
 /// Every place session records are kept — the store, the JSON Lines session log with its
 /// rotations, the store's spool — and what data subjects and the retention limit ask of them:
-/// export a device's records, erase them, erase what is too old. The relay (and later its admin
-/// API) and `av1relay records …` both go through here.
+/// export a device's records, erase them, erase what is too old, and the audit trail of who did
+/// (`trail`). The relay, its admin API and `av1relay records …` all go through here.
 public struct RecordKeeper: Sendable {
     public let store: (any SessionStore)?
     /// In a running relay: deliveries to the store pause while records are erased.
@@ -13,9 +13,15 @@ public struct RecordKeeper: Sendable {
     public let sessionLog: String?
     public let sessionLogKeep: Int
     public let spoolPath: String?
+    /// The audit trail: the store's, or without a store the JSON Lines file `auditLog`.
+    public let trail: any AuditTrail
 
-    public init(store: (any SessionStore)?, writer: StoreWriter? = nil, sessionLog: String?, sessionLogKeep: Int, spoolPath: String?) {
+    public init(
+        store: (any SessionStore)?, writer: StoreWriter? = nil, sessionLog: String?, sessionLogKeep: Int, spoolPath: String?,
+        auditLog: String
+    ) {
         self.store = store
+        self.trail = store ?? AuditLog(path: auditLog)
         self.writer = writer
         self.sessionLog = sessionLog
         self.sessionLogKeep = sessionLogKeep
@@ -97,39 +103,59 @@ public struct RecordKeeper: Sendable {
         }
     }
 
-    /// Erases a device's records everywhere; idempotent (a second call returns zeros). The audit
-    /// keeps that it happened and how many, not whose.
-    public func delete(device: String, now: Date = Date()) throws -> Counts {
-        let counts = try erase(action: "delete", now: now) {
+    /// Erases a device's records everywhere; idempotent (a second call returns zeros). Whoever
+    /// asked audits it (`audited`), with the count.
+    public func delete(device: String) throws -> Counts {
+        try erase {
             $0.deviceID == device
         } store: {
             try $0.delete(device: device)
         }
-        return counts
     }
 
-    /// Erases the records of sessions that ended more than `days` days before `now`.
-    public func purge(olderThanDays days: Int, now: Date = Date()) throws -> Counts {
+    /// Erases the records of sessions that ended more than `days` days before `now`, and audit
+    /// entries older than `auditDays` days; the trail notes the records' erasure (actor `relay`).
+    public func purge(olderThanDays days: Int, auditDays: Int, now: Date = Date()) throws -> (records: Counts, audit: Int) {
         let cutoff = SessionRecord.timestamp(now.addingTimeInterval(-Double(days) * 86_400))
-        return try erase(action: "retention", now: now) {
+        let counts = try erase {
             $0.end < cutoff
         } store: {
             try $0.purge(endedBefore: cutoff)
         }
+        if counts.total > 0 {
+            try trail.append(AuditEntry(at: SessionRecord.timestamp(now), actor: "relay", action: "retention", records: counts.total))
+        }
+        let audit = try trail.purgeAudit(before: SessionRecord.timestamp(now.addingTimeInterval(-Double(auditDays) * 86_400)))
+        return (counts, audit)
     }
 
-    func erase(
-        action: String, now: Date, where remove: (SessionRecord) -> Bool, store erase: (any SessionStore) throws -> Int
-    ) throws -> Counts {
+    func erase(where remove: (SessionRecord) -> Bool, store erase: (any SessionStore) throws -> Int) throws -> Counts {
         try exclusively {
             var counts = Counts()
             if let store { counts.store = try erase(store) }
             for file in sessionLogFiles { counts.sessionLog += try JSONLinesFile.remove(from: file, where: remove) }
             if let spoolPath { counts.spool = try JSONLinesFile.remove(from: spoolPath, where: remove) }
-            if counts.total > 0 || action == "delete" {
-                try store?.audit(AuditEntry(at: SessionRecord.timestamp(now), action: action, records: counts.total))
-            }
             return counts
         }
+    }
+
+    /// Runs a read or a change of record data on behalf of `actor` and leaves one audit entry for
+    /// it: `records` says how many records the result holds; a failure is audited as `failed`
+    /// and thrown. The result is only returned once its entry is written (a read that cannot be
+    /// audited is not answered).
+    public func audited<T>(
+        actor: String, action: String, device: String?, now: Date = Date(), records: (T) -> Int, _ body: () throws -> T
+    ) throws -> T {
+        let result: T
+        do {
+            result = try body()
+        } catch {
+            try trail.append(
+                AuditEntry(at: SessionRecord.timestamp(now), actor: actor, action: action, device: device, records: 0, outcome: "failed"))
+            throw error
+        }
+        try trail.append(
+            AuditEntry(at: SessionRecord.timestamp(now), actor: actor, action: action, device: device, records: records(result)))
+        return result
     }
 }

@@ -34,6 +34,30 @@ public final class SQLiteSessionStore: SessionStore {
                     );
                     """)
         }
+        migrator.registerMigration("2: audit trail") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit_trail (
+                        id INTEGER PRIMARY KEY NOT NULL,
+                        at TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        action TEXT NOT NULL,
+                        device_id TEXT,
+                        records INTEGER NOT NULL,
+                        outcome TEXT NOT NULL,
+                        prev_hash TEXT NOT NULL,
+                        hash TEXT NOT NULL
+                    );
+                    CREATE INDEX audit_trail_at ON audit_trail (at);
+                    CREATE TRIGGER audit_trail_append_only BEFORE UPDATE ON audit_trail
+                    BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+                    """)
+            // The erasure notes of schema 1 open the trail, in their order.
+            for row in try Row.fetchAll(db, sql: "SELECT at, action, records FROM audit ORDER BY id") {
+                _ = try Self.append(AuditTrailRows.carried(at: row["at"], action: row["action"], records: row["records"]), db)
+            }
+            try db.execute(sql: "DROP TABLE audit")
+        }
         return migrator
     }
 
@@ -101,6 +125,17 @@ public final class SQLiteSessionStore: SessionStore {
         return SessionPage(fetched: try Self.decode(rows), limit: limit)
     }
 
+    public func sessions(overlapping from: String, to: String, device: String?) throws -> [SessionRecord] {
+        var sql = "SELECT record FROM session_records WHERE start < ? AND \"end\" >= ?"
+        var arguments: StatementArguments = [to, from]
+        if let device {
+            sql += " AND device_id = ?"
+            _ = arguments.append(contentsOf: [device])
+        }
+        let rows = try database.read { db in try Row.fetchAll(db, sql: sql, arguments: arguments) }
+        return try Self.decode(rows)
+    }
+
     public func session(id: String) throws -> SessionRecord? {
         let rows = try database.read { db in
             try Row.fetchAll(db, sql: "SELECT record FROM session_records WHERE session_id = ?", arguments: [id])
@@ -141,18 +176,62 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
-    public func audit(_ entry: AuditEntry) throws {
-        try database.write { db in
-            try db.execute(
-                sql: "INSERT INTO audit (at, action, records) VALUES (?, ?, ?)", arguments: [entry.at, entry.action, entry.records])
+    static func append(_ entry: AuditEntry, _ db: Database) throws -> AuditEntry {
+        let last = try Row.fetchOne(db, sql: "SELECT id, hash FROM audit_trail ORDER BY id DESC LIMIT 1")
+        let sealed = AuditChain.seal(entry, after: last.map { ($0["id"], $0["hash"]) })
+        try db.execute(
+            sql: AuditTrailRows.insert(Array(repeating: "?", count: 9)), arguments: StatementArguments(AuditTrailRows.values(sealed)))
+        return sealed
+    }
+
+    public func append(_ entry: AuditEntry) throws -> AuditEntry {
+        // IMMEDIATE: the last entry read is still the last when this one is written, whichever
+        // process (a relay, the records command) appends at the same time.
+        try database.writeWithoutTransaction { db in
+            var sealed = entry
+            try db.inTransaction(.immediate) {
+                sealed = try Self.append(entry, db)
+                return .commit
+            }
+            return sealed
         }
     }
 
-    public func auditEntries() throws -> [AuditEntry] {
-        try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT at, action, records FROM audit ORDER BY id").map {
-                AuditEntry(at: $0["at"], action: $0["action"], records: $0["records"])
-            }
+    public func auditEntries(_ query: AuditQuery) throws -> [AuditEntry] {
+        let (sql, arguments) = AuditTrailRows.select(query) { _ in "?" }
+        return try database.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(AuditTrailRows.entry)
         }
+    }
+
+    public func purgeAudit(before cutoff: String) throws -> Int {
+        try database.write { db in
+            try db.execute(sql: AuditTrailRows.purge("?"), arguments: [cutoff])
+            return db.changesCount
+        }
+    }
+}
+
+extension AuditTrailRows {
+    static func entry(_ row: Row) -> AuditEntry {
+        var e = AuditEntry(
+            at: row["at"], actor: row["actor"], action: row["action"], device: row["device_id"], records: row["records"],
+            outcome: row["outcome"])
+        e.id = row["id"]
+        e.previousHash = row["prev_hash"]
+        e.hash = row["hash"]
+        return e
+    }
+}
+
+extension StatementArguments {
+    init(_ values: [SQLValue]) {
+        self.init(
+            values.map { v -> (any DatabaseValueConvertible)? in
+                switch v {
+                case .text(let s): return s
+                case .int(let n): return n
+                }
+            })
     }
 }

@@ -6,13 +6,17 @@ import Sessions
 /// record twice leaves one row, so a spool replayed after a failure writes each exactly once.
 ///
 /// Implementations: `SQLiteSessionStore` (embedded, the default) and `PostgresSessionStore` (one
-/// database for a fleet). Calls block their thread: make them off Swift's cooperative pool.
-public protocol SessionStore: Sendable {
+/// database for a fleet). Calls block their thread: make them off Swift's cooperative pool. A
+/// store also keeps the audit trail (`AuditTrail`), in a table beside the records.
+public protocol SessionStore: AuditTrail {
     /// Writes records, all or none.
     func write(_ records: [SessionRecord]) throws
     /// A device's sessions that started in `from..<to` (ISO 8601, either open), oldest first,
     /// at most `limit`, after `cursor` (from the previous page); and the next page's cursor.
     func sessions(device: String, from: String?, to: String?, limit: Int, after cursor: String?) throws -> SessionPage
+    /// The sessions of every device (or of `device`) whose time overlaps `from..<to` (ISO 8601):
+    /// started before `to` and not ended before `from`, in no particular order (usage).
+    func sessions(overlapping from: String, to: String, device: String?) throws -> [SessionRecord]
     /// One session by its id.
     func session(id: String) throws -> SessionRecord?
     /// Every record held about a device, oldest first.
@@ -23,10 +27,6 @@ public protocol SessionStore: Sendable {
     func delete(device: String) throws -> Int
     /// Erases the records of sessions that ended before `cutoff` (ISO 8601); returns how many.
     func purge(endedBefore cutoff: String) throws -> Int
-    /// Notes that records were erased (what and how many, never whose or what they held).
-    func audit(_ entry: AuditEntry) throws
-    /// The audit entries, oldest first.
-    func auditEntries() throws -> [AuditEntry]
 }
 
 extension SessionStore {
@@ -96,23 +96,64 @@ enum SessionRows {
     }
 }
 
-/// An erasure, as the audit keeps it: when, why ("delete" on request, "retention" by age) and how
-/// many records, never the device or the records themselves.
-public struct AuditEntry: Codable, Sendable, Equatable {
-    public var at: String
-    public var action: String
-    public var records: Int
-
-    public init(at: String, action: String, records: Int) {
-        self.at = at
-        self.action = action
-        self.records = records
-    }
-}
-
 /// A session store that cannot be opened or written.
 public struct StoreError: Error, CustomStringConvertible {
     public var description: String
 
     public init(_ description: String) { self.description = description }
+}
+
+/// A value bound to one of the shared statements' parameters.
+enum SQLValue {
+    case text(String?)
+    case int(Int)
+}
+
+/// The audit trail's SQL both stores share (the table is `audit_trail`; its schema is each store's
+/// migration 2, which also refuses UPDATE with a trigger).
+enum AuditTrailRows {
+    static let columns = "id, at, actor, action, device_id, records, outcome, prev_hash, hash"
+
+    static func insert(_ placeholders: [String]) -> String {
+        "INSERT INTO audit_trail (\(columns)) VALUES (\(placeholders.joined(separator: ", ")))"
+    }
+
+    static func values(_ e: AuditEntry) -> [SQLValue] {
+        [
+            .int(e.id), .text(e.at), .text(e.actor), .text(e.action), .text(e.device), .int(e.records), .text(e.outcome),
+            .text(e.previousHash), .text(e.hash),
+        ]
+    }
+
+    /// The query's statement and its parameters; `placeholder(n)` spells the n-th (from 1).
+    static func select(_ q: AuditQuery, placeholder: (Int) -> String) -> (String, [SQLValue]) {
+        var conditions: [String] = []
+        var values: [SQLValue] = []
+        func bind(_ condition: String, _ value: SQLValue) {
+            values.append(value)
+            conditions.append(condition + placeholder(values.count))
+        }
+        if let from = q.from { bind("at >= ", .text(from)) }
+        if let to = q.to { bind("at < ", .text(to)) }
+        if let device = q.device { bind("device_id = ", .text(device)) }
+        if let after = q.after { bind("id > ", .int(after)) }
+        var sql = "SELECT \(columns) FROM audit_trail"
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        sql += " ORDER BY id"
+        if let limit = q.limit { sql += " LIMIT \(max(0, limit))" }
+        return (sql, values)
+    }
+
+    /// Erases entries older than the cutoff, never the last one: the chain goes on from it.
+    static func purge(_ placeholder: String) -> String {
+        "DELETE FROM audit_trail WHERE at < \(placeholder) AND id < (SELECT max(id) FROM audit_trail)"
+    }
+
+    /// A schema-1 erasure note, as the trail's first entries carry it over: `relay` retention, or
+    /// a deletion whose requester that schema did not keep.
+    static func carried(at: String, action: String, records: Int) -> AuditEntry {
+        AuditEntry(
+            at: at, actor: action == "retention" ? "relay" : "unknown", action: action == "retention" ? "retention" : "records delete",
+            records: records)
+    }
 }

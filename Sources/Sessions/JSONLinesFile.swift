@@ -43,18 +43,33 @@ public enum JSONLinesFile {
         return data.split(separator: 0x0A).compactMap { try? decoder.decode(SessionRecord.self, from: Data($0)) }
     }
 
+    /// Runs `body` with `path` open for reading and writing, under the writers' lock; nil when
+    /// the file does not exist and `create` is false (else it is created with mode 0600).
+    public static func editing<T>(_ path: String, create: Bool, _ body: (FileHandle, Int32) throws -> T) throws -> T? {
+        let fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0o600)
+        guard fd >= 0 else {
+            if errno == ENOENT && !create { return nil }
+            throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        return try locked(fd) { try body(FileHandle(fileDescriptor: fd, closeOnDealloc: false), fd) }
+    }
+
+    /// Replaces the whole content of the file open as `handle`/`fd` (in place, fsync'd).
+    public static func replace(_ handle: FileHandle, _ fd: Int32, with data: Data, path: String) throws {
+        try handle.seek(toOffset: 0)
+        try handle.write(contentsOf: data)
+        guard ftruncate(fd, off_t(data.count)) == 0 else {
+            throw Failure(description: "cannot truncate \(path): \(String(cString: strerror(errno)))")
+        }
+        try handle.synchronize()
+    }
+
     /// Rewrites `path` in place without the records `remove` picks, under the writers' lock, and
     /// returns how many it removed. Lines that are not records are kept as they are.
     @discardableResult
     public static func remove(from path: String, where remove: (SessionRecord) -> Bool) throws -> Int {
-        let fd = open(path, O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else {
-            if errno == ENOENT { return 0 }
-            throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        return try locked(fd) {
-            let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
+        try editing(path, create: false) { handle, fd in
             try handle.seek(toOffset: 0)
             let data = try handle.readToEnd() ?? Data()
             let decoder = JSONDecoder()
@@ -70,13 +85,8 @@ public enum JSONLinesFile {
                 kept.append(0x0A)
             }
             guard removed > 0 else { return 0 }
-            try handle.seek(toOffset: 0)
-            try handle.write(contentsOf: kept)
-            guard ftruncate(fd, off_t(kept.count)) == 0 else {
-                throw Failure(description: "cannot truncate \(path): \(String(cString: strerror(errno)))")
-            }
-            try handle.synchronize()
+            try replace(handle, fd, with: kept, path: path)
             return removed
-        }
+        } ?? 0
     }
 }

@@ -20,19 +20,25 @@ func fail(_ message: String, code: Int32) -> Never {
     exit(code)
 }
 
-// `av1relay records export|delete --device ID [options]`: data-subject requests against the
-// store, the session log and the spool, without the relay running.
+// `av1relay records export|delete|usage|audit …`: data-subject requests against the store, the
+// session log and the spool, usage and the audit trail, with the relay running or not.
 if arguments.first == "records" {
     exit(RecordsCommand.run(Array(arguments.dropFirst()), environment: environment))
 }
-// `av1relay admin-token NAME read|admin`: a new random bearer token and the configuration line
-// that holds its hash.
+// `av1relay admin-token NAME read|admin [DEVICES]`: a new random bearer token and the
+// configuration line that holds its hash (DEVICES, comma-separated ids or PREFIX*, limits it).
 if arguments.first == "admin-token" {
-    guard arguments.count == 3, let scope = AdminToken.Scope(rawValue: arguments[2]), !arguments[1].isEmpty, !arguments[1].contains(":")
+    let usage = "usage: av1relay admin-token NAME read|admin [DEVICE,PREFIX*,...]"
+    guard arguments.count == 3 || arguments.count == 4, let scope = AdminToken.Scope(rawValue: arguments[2]), !arguments[1].isEmpty,
+        !arguments[1].contains(":")
     else {
-        fail("usage: av1relay admin-token NAME read|admin", code: 2)
+        fail(usage, code: 2)
     }
-    let made = AdminToken.make(name: arguments[1], scope: scope)
+    let devices = arguments.count == 4 ? arguments[3].split(separator: ",", omittingEmptySubsequences: false).map(String.init) : nil
+    let made = AdminToken.make(name: arguments[1], scope: scope, devices: devices)
+    guard AdminToken(made.configuration) != nil else {
+        fail("admin-token: '\(arguments[3])' is not a list of device ids and PREFIX*; \(usage)", code: 2)
+    }
     print("token: \(made.token)")
     print("admin-token = \(made.configuration)")
     exit(0)

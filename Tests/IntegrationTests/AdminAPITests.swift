@@ -41,9 +41,9 @@ enum Admin {
             headers: (try? String(contentsOfFile: dir + ".headers", encoding: .utf8)) ?? "")
     }
 
-    /// A token made by `av1relay admin-token NAME SCOPE`: the token and its configuration value.
-    static func token(_ name: String, _ scope: String) throws -> (token: String, config: String) {
-        let p = try Child(Binaries.av1relay, ["admin-token", name, scope])
+    /// A token made by `av1relay admin-token NAME SCOPE [DEVICES]`: the token and its configuration value.
+    static func token(_ name: String, _ scope: String, devices: String? = nil) throws -> (token: String, config: String) {
+        let p = try Child(Binaries.av1relay, ["admin-token", name, scope] + (devices.map { [$0] } ?? []))
         guard p.wait(seconds: 30) == 0 else { throw TestError("admin-token failed: \(p.text)") }
         let lines = p.text.split(separator: "\n")
         guard let t = lines.first(where: { $0.hasPrefix("token: ") }), let c = lines.first(where: { $0.hasPrefix("admin-token = ") }) else {
@@ -93,20 +93,7 @@ enum Metrics {
 @Suite("Admin API: the routes and the OpenAPI document agree")
 struct AdminAPIDocumentTests {
     @Test func everyRouteIsDocumentedAndEveryDocumentedOperationIsARoute() throws {
-        var c = RelayConfiguration()
-        c.listen = [TransportAddress("127.0.0.1:0")!]
-        c.tcpListen = []
-        c.sessionLog = nil
-        c.sessionStore = nil
-        c.statsInterval = 0
-        // A range no other test binds (TestSupport.RelayPortRanges lists the integration suites').
-        c.minPort = 31050
-        c.maxPort = 31099
-        let logger = Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }
-        let server = try RelayServer(configuration: c, logger: logger)
-        let configuration = c
-        let relay = RelayService(server: server, logger: logger) { configuration }
-        let routes = AdminAPI.routes(relay: relay)
+        let routes = try Self.routes()
         #expect(routes.count >= 11)
 
         // The document as the API serves it (the same string), read by its own schema.
@@ -124,15 +111,37 @@ struct AdminAPIDocumentTests {
                 documented.insert("\(method.uppercased()) \(path)")
                 let responses = (operation as? [String: Any])?["responses"] as? [String: Any] ?? [:]
                 let route = routes.first { "\($0.method)" == method.uppercased() && $0.path == path }
-                // A route that needs a token documents 401; an admin route documents 403.
-                if let scope = route?.scope {
+                // A route that needs a token documents 401; one a token may be refused documents
+                // 403: an admin route, a relay-wide one (refused to tokens limited to devices), one
+                // about a device or session (refused outside a limited token's devices); an audited
+                // route documents 503 (the trail cannot be written).
+                if let route, let scope = route.scope {
                     #expect(responses["401"] != nil, "\(method) \(path)")
-                    #expect((scope == .admin) == (responses["403"] != nil), "\(method) \(path)")
+                    let refusable = scope == .admin || route.relayWide || path.contains("{deviceId}") || path.contains("{sessionId}")
+                    #expect(refusable == (responses["403"] != nil), "\(method) \(path)")
+                    #expect(!route.audited || responses["503"] != nil, "\(method) \(path)")
                 }
             }
         }
         #expect(Set(routes.map(\.description)) == documented)
-        relay.server.stop()
+    }
+
+    /// The routes an admin API registers, from an in-process relay that is stopped again.
+    static func routes() throws -> [AdminAPI.Route] {
+        var c = RelayConfiguration()
+        c.listen = [TransportAddress("127.0.0.1:0")!]
+        c.tcpListen = []
+        c.sessionLog = nil
+        c.sessionStore = nil
+        c.statsInterval = 0
+        // A range no other test binds (TestSupport.RelayPortRanges lists the integration suites').
+        c.minPort = 31050
+        c.maxPort = 31099
+        let logger = Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }
+        let server = try RelayServer(configuration: c, logger: logger)
+        defer { server.stop() }
+        let configuration = c
+        return AdminAPI.routes(relay: RelayService(server: server, logger: logger) { configuration })
     }
 }
 
@@ -159,7 +168,9 @@ extension IntegrationSuites {
             let relay = try Interop.relay(
                 [
                     "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--auth-secret", "admin-secret", "--session-store", "none",
-                    "--admin-listen", "127.0.0.1:0", "--admin-token", reader.config, "--admin-tls-cert", "\(dir)/cert.pem",
+                    // Without a store the audit trail is a file in the state directory.
+                    "--state-directory", dir, "--admin-listen", "127.0.0.1:0", "--admin-token", reader.config, "--admin-tls-cert",
+                    "\(dir)/cert.pem",
                     "--admin-tls-key", "\(dir)/key.pem",
                 ] + RelayPortRanges.arguments(RelayPortRanges.adminAPI))
             defer { relay.stop() }
@@ -169,6 +180,8 @@ extension IntegrationSuites {
             #expect(try Admin.request("GET", "https://127.0.0.1:\(port)/healthz", curl: verified).status == 200)
             let device = try Admin.request("GET", "https://127.0.0.1:\(port)/v1/devices/robot-tls", token: reader.token, curl: verified)
             #expect(device.status == 200 && device.json?["in_call"] as? Bool == false, "\(device.body)")
+            let audited = try AuditLog(path: "\(dir)/audit.jsonl").auditEntries(.all)
+            #expect(audited.map(\.device) == ["robot-tls"] && audited.map(\.actor) == ["support"], "\(audited)")
             // Plain HTTP gets no answer from a TLS listener.
             #expect(throws: TestError.self) { try Admin.request("GET", "http://127.0.0.1:\(port)/healthz") }
             relay.signal(SIGTERM)

@@ -229,6 +229,13 @@ enum Ready {
 
 /// The pieces every interop test starts: av1relay, coturn's echo peer, coturn's client.
 enum Interop {
+    /// A state directory shared by the relays of this test run that name none.
+    static func scratchStateDirectory() throws -> String {
+        let dir = NSTemporaryDirectory() + "av1relay-tests-state-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
     /// The av1relay binary with `arguments`, once it says it is serving.
     static func relay(_ arguments: [String]) throws -> Child {
         // Session records go nowhere unless a test asks for them.
@@ -237,7 +244,10 @@ enum Interop {
             arguments.contains("--session-store") || arguments.contains("--state-directory") ? [] : ["--session-store", "none"]
         // Several relays run at once on one host: the admin API only where a test asks for it.
         let admin = arguments.contains("--admin-listen") ? [] : ["--admin-listen", "none"]
-        let relay = try Child(Binaries.av1relay, arguments + ["--stats-interval", "0"] + sessionLog + sessionStore + admin)
+        // What a relay keeps in its state directory (the audit trail without a store) stays out of
+        // the repository: in the test run's own directory unless the test names one.
+        let state = arguments.contains("--state-directory") ? [] : ["--state-directory", try scratchStateDirectory()]
+        let relay = try Child(Binaries.av1relay, arguments + ["--stats-interval", "0"] + sessionLog + sessionStore + admin + state)
         guard relay.waitFor("av1relay serving", seconds: 30) else {
             relay.stop()
             throw TestError("relay did not say it was serving within 30 s: \(relay.text)")

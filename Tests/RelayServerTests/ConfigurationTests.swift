@@ -27,6 +27,31 @@ struct ConfigurationTests {
 
     struct TestError: Error {}
 
+    @Test("admin-token NAME:SCOPE:SHA256[:DEVICES]: a device list limits the token; bad lists are refused by key")
+    func adminTokensLimitedToDevices() throws {
+        let hash = String(repeating: "ab", count: 32)
+        let c = try run([
+            "--admin-token", "ops:admin:\(hash)", "--admin-token", "acme:read:\(hash):acme-*,robot-7", "--audit-retention-days", "30",
+        ])
+        #expect(c.auditRetentionDays == 30)
+        let ops = try #require(c.adminTokens.first), acme = try #require(c.adminTokens.last)
+        #expect(ops.devices == nil && ops.allows(device: "anything"))
+        #expect(acme.devices == ["acme-*", "robot-7"] && acme.scope == .read && acme.name == "acme")
+        #expect(acme.allows(device: "acme-12") && acme.allows(device: "acme-") && acme.allows(device: "robot-7"))
+        #expect(!acme.allows(device: "robot-70") && !acme.allows(device: "globex-1") && !acme.allows(device: "acm"))
+        #expect(acme.description == "acme:read:acme-*,robot-7")
+        for bad in [
+            "acme:read:\(hash):", "acme:read:\(hash):a,,b", "acme:read:\(hash):a b", "acme:read:\(hash):*x", "acme:read:\(hash):a:b",
+        ] {
+            #expect(failure(["--admin-token", bad])?.key == "admin-token", "\(bad)")
+        }
+        #expect(failure(["--audit-retention-days", "0"])?.key == "audit-retention-days")
+        // A made token's line parses back to the same limits.
+        let made = AdminToken.make(name: "tool", scope: .admin, devices: ["school-*"])
+        #expect(AdminToken(made.configuration)?.devices == ["school-*"])
+        #expect(AdminToken(made.configuration)?.sha256 == AdminToken.hash(of: made.token))
+    }
+
     @Test func defaultsAreSafeAndLoopback() throws {
         let c = try run([])
         #expect(c.listen == [TransportAddress("127.0.0.1:3478")!])

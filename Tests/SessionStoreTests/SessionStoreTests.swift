@@ -156,8 +156,12 @@ final class FlakyStore: SessionStore, @unchecked Sendable {
     func lastFinals(device: String, limit: Int) throws -> [SessionRecord] { try inner.lastFinals(device: device, limit: limit) }
     func delete(device: String) throws -> Int { try inner.delete(device: device) }
     func purge(endedBefore cutoff: String) throws -> Int { try inner.purge(endedBefore: cutoff) }
-    func audit(_ entry: AuditEntry) throws { try inner.audit(entry) }
-    func auditEntries() throws -> [AuditEntry] { try inner.auditEntries() }
+    func sessions(overlapping from: String, to: String, device: String?) throws -> [SessionRecord] {
+        try inner.sessions(overlapping: from, to: to, device: device)
+    }
+    func append(_ entry: AuditEntry) throws -> AuditEntry { try inner.append(entry) }
+    func auditEntries(_ query: AuditQuery) throws -> [AuditEntry] { try inner.auditEntries(query) }
+    func purgeAudit(before cutoff: String) throws -> Int { try inner.purgeAudit(before: cutoff) }
 }
 
 func eventually(seconds: Double = 30, _ condition: () throws -> Bool) rethrows -> Bool {
@@ -264,7 +268,8 @@ struct RecordKeeperTests {
             try record("p1", device: "r1", start: "2026-12-02T10:00:00.000Z", end: "2026-12-02T11:00:00.000Z").jsonLine()
                 + (try record("p2", device: "r2", start: "2026-12-02T10:00:00.000Z", end: "2026-12-02T11:00:00.000Z").jsonLine()), to: spool
         )
-        let keeper = RecordKeeper(store: store, sessionLog: dir.path("sessions.jsonl"), sessionLogKeep: 5, spoolPath: spool)
+        let keeper = RecordKeeper(
+            store: store, sessionLog: dir.path("sessions.jsonl"), sessionLogKeep: 5, spoolPath: spool, auditLog: dir.path("audit.jsonl"))
         return (keeper, store)
     }
 
@@ -284,15 +289,18 @@ struct RecordKeeperTests {
     }
 
     @Test(
-        "delete erases the device everywhere (rotated logs too), leaves others, is idempotent, and is audited without whose",
+        "delete erases the device everywhere (rotated logs too), leaves others, is idempotent, and is audited once per request",
         arguments: Backend.allCases)
     func delete(_ backend: Backend) throws {
         let dir = try Scratch()
         let (keeper, store) = try Self.keeper(in: dir, backend)
-        let counts = try keeper.delete(device: "r1")
+        let erase = {
+            try keeper.audited(actor: "dpo", action: "records delete", device: "r1", records: \.total) { try keeper.delete(device: "r1") }
+        }
+        let counts = try erase()
         #expect(counts == .init(store: 2, sessionLog: 4, spool: 1))
         #expect(counts.total == 7)
-        #expect(try keeper.delete(device: "r1") == .init())
+        #expect(try erase() == .init())
         let after = try keeper.export(device: "r1")
         #expect(after.holds.total == 0)
         #expect(after.from == nil)
@@ -301,10 +309,11 @@ struct RecordKeeperTests {
             let text = (try? String(contentsOfFile: dir.path(file), encoding: .utf8)) ?? ""
             #expect(!text.contains("\"r1\""), "\(file)")
         }
-        let audit = try store.auditEntries()
-        #expect(audit.map(\.action) == ["delete", "delete"])
+        let audit = try store.auditEntries(.all)
+        #expect(audit.map(\.action) == ["records delete", "records delete"])
+        #expect(audit.map(\.actor) == ["dpo", "dpo"] && audit.map(\.device) == ["r1", "r1"])
         #expect(audit.map(\.records) == [7, 0])
-        #expect(!String(decoding: try JSONEncoder().encode(audit), as: UTF8.self).contains("r1"))
+        #expect(AuditChain.verify(audit).intact)
     }
 
     @Test("the session log goes on at its end after an erasure rewrote it in place")
@@ -329,11 +338,12 @@ struct RecordKeeperTests {
         let (keeper, store) = try Self.keeper(in: dir, backend)
         // 2026-12-02T12:00:00Z, 90 days: the cutoff is 2026-09-03.
         let now = try #require(ISO8601DateFormatter().date(from: "2026-12-02T12:00:00Z"))
-        let counts = try keeper.purge(olderThanDays: 90, now: now)
+        let counts = try keeper.purge(olderThanDays: 90, auditDays: 365, now: now).records
         #expect(counts == .init(store: 1, sessionLog: 4, spool: 0))
-        #expect(try keeper.purge(olderThanDays: 90, now: now) == .init())
+        #expect(try keeper.purge(olderThanDays: 90, auditDays: 365, now: now).records == .init())
         #expect(try store.records(device: "r1").map(\.sessionID) == ["s2"])
         #expect(try keeper.export(device: "r1").sessionLog.allSatisfy { $0.end >= "2026-09-03" })
-        #expect(try store.auditEntries().map(\.action) == ["retention"])
+        let audit = try store.auditEntries(.all)
+        #expect(audit.map(\.action) == ["retention"] && audit.map(\.actor) == ["relay"] && audit.map(\.records) == [5])
     }
 }
