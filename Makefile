@@ -82,7 +82,7 @@ ifeq ($(PAIRING),on)
 	@echo "Credentials: static robot:demo / app:demo (password demo), or TURN REST with secret '$(DEV_SECRET)'."
 	@echo "Try a call between a robot and its app, with real DTLS-SRTP, VP8 and Opus (in another terminal):"
 	@echo "  $$($(SWIFT) build -c release --show-bin-path)/av1sim pair --relay 127.0.0.1:$(RUN_PORT) --secret $(DEV_SECRET) --device demo"
-	@echo "  ... --transport tcp, or --relay 127.0.0.1:$(RUN_TLS_PORT) --transport tls"
+	@echo "  ... --transport tcp, or --relay 127.0.0.1:$(RUN_TLS_PORT) --transport tls --tls-ca $(TLS_CERT) (the certificate checked against it)"
 	@echo "A WebRTC app: iceServers: [{ urls: 'turn:127.0.0.1:$(RUN_PORT)', username: 'app:demo', credential: 'demo' }]"
 	@echo "Session records (duration, loss, jitter, RTT, MOS, signal) go to $(RUN_DIR)/sessions.jsonl and the store $(RUN_DIR)/sessions.sqlite;"
 	@echo "  without the relay: $$($(SWIFT) build -c release --show-bin-path)/av1relay records export --device demo --state-directory $(RUN_DIR) --session-log $(RUN_DIR)/sessions.jsonl"

@@ -231,11 +231,13 @@ extension Endpoint {
         var server = config.relay
         var tried: [TransportAddress] = []
         while true {
-            connection = try RelayConnection(to: server, transport: config.transport)
+            connection = try RelayConnection(to: server, transport: config.transport, tls: config.tls)
             turn = TURNClient(connection: connection, username: config.username, password: config.password)
             do {
                 try turn.allocate()
                 report.relay = "\(server)"
+                report.passwordAlgorithm = turn.algorithm == .sha256 ? "SHA-256" : "MD5"
+                if config.transport == .tls { report.tlsVerified = !config.tls.insecure }
                 return
             } catch let redirect as TURNClient.Redirect where config.ignoreRedirects {
                 // Once, as a client that does not follow would retry; the relay then serves it.

@@ -9,6 +9,8 @@ public struct EndpointConfiguration: Sendable {
     public var relay: TransportAddress
     /// How the endpoint reaches the relay.
     public var transport: RelayTransport = .udp
+    /// Over TLS: how the relay's certificate is checked.
+    public var tls = TLSVerification()
     /// The long-term credential's username for the relay (static, or a TURN REST username).
     public var username: String
     /// Its password.

@@ -25,7 +25,13 @@ public final class RelayConnection {
         var description: String
     }
 
-    public init(to server: TransportAddress, transport: RelayTransport, timeoutSeconds: Double = 5) throws {
+    /// `tls`: how a TLS relay's certificate is checked (by default against the system's trust
+    /// store and the relay's IP address).
+    public init(
+        to server: TransportAddress, transport: RelayTransport, tls verification: TLSVerification = .init(), timeoutSeconds: Double = 5
+    )
+        throws
+    {
         self.server = server
         self.transport = transport
         let family = server.family == .ipv4 ? AF_INET : AF_INET6
@@ -39,7 +45,12 @@ public final class RelayConnection {
             throw Failure(description: "cannot connect to the relay at \(server) over \(transport): \(String(cString: strerror(errno)))")
         }
         if transport == .tcp || transport == .tls { av1_tcp_nodelay(fd) }
-        if transport == .tls { try handshake(timeoutSeconds: timeoutSeconds) }
+        if transport == .tls {
+            do { try handshake(verification, timeoutSeconds: timeoutSeconds) } catch {
+                close(fd)
+                throw error
+            }
+        }
     }
 
     deinit {
@@ -50,23 +61,39 @@ public final class RelayConnection {
 
     public var localAddress: TransportAddress? { SocketAddress.localAddress(fd) }
 
-    private func handshake(timeoutSeconds: Double) throws {
+    private func handshake(_ verification: TLSVerification, timeoutSeconds: Double) throws {
         var err = [CChar](repeating: 0, count: 256)
-        guard let ctx = av1_tls_client_ctx(nil, &err, err.count), let session = av1_tls_new_client(ctx, nil) else {
-            throw Failure(description: "TLS: cannot create a client session")
+        guard let ctx = av1_tls_client_ctx(verification.caFile, verification.insecure ? 0 : 1, &err, err.count) else {
+            throw Failure(description: "TLS: \(Self.text(err))")
         }
         tlsContext = ctx
+        let name = verification.serverName ?? "\(server.ip)"
+        guard let session = av1_tls_new_client(ctx, name) else { throw Failure(description: "TLS: cannot check the name '\(name)'") }
         tls = session
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while true {
             let rc = av1_tls_handshake(session)
             try flushTLS()
             if rc == 1 { return }
-            if rc < 0 { throw Failure(description: "TLS handshake with the relay failed") }
+            if rc < 0 {
+                var reason = [CChar](repeating: 0, count: 256)
+                av1_tls_verify_error(session, &reason, reason.count)
+                let why = Self.text(reason)
+                throw Failure(
+                    description: why.isEmpty
+                        ? "TLS handshake with the relay failed"
+                        : "TLS: the relay's certificate is not trusted for \(name): \(why) (--tls-ca FILE names its CA, --tls-insecure skips the check)"
+                )
+            }
             guard Date() < deadline else { throw Failure(description: "TLS handshake with the relay timed out") }
             let n = try readRaw(timeoutMillis: 200)
             if n > 0 { _ = buffer.withUnsafeBytes { av1_tls_feed(session, $0.baseAddress, n) } }
         }
+    }
+
+    /// A C string the shim wrote into `buffer`.
+    static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private func flushTLS() throws {
@@ -140,5 +167,21 @@ public final class RelayConnection {
             throw Failure(description: "the relay sent a stream that cannot be framed")
         }
         return frames.isEmpty ? nil : frames.removeFirst()
+    }
+}
+
+/// How a client checks a TLS relay's certificate.
+public struct TLSVerification: Sendable, Equatable {
+    /// The CA certificates (PEM) to trust; nil: the system's trust store.
+    public var caFile: String?
+    /// No check at all (a development relay's self-signed certificate).
+    public var insecure = false
+    /// The name the certificate must be for (and the SNI); nil: the relay's IP address.
+    public var serverName: String?
+
+    public init(caFile: String? = nil, insecure: Bool = false, serverName: String? = nil) {
+        self.caFile = caFile
+        self.insecure = insecure
+        self.serverName = serverName
     }
 }

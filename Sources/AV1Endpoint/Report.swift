@@ -54,6 +54,11 @@ public struct EndpointReport: Codable, Sendable {
     /// The relay the endpoint allocated on in the end, and the redirects that led there.
     public var relay: String?
     public var redirects: [String] = []
+    /// The long-term credential's password algorithm the relay and the endpoint agreed on
+    /// (`SHA-256` or `MD5`, RFC 8489 §9.2).
+    public var passwordAlgorithm: String?
+    /// Over TLS: whether the relay's certificate was checked (false with `--tls-insecure`).
+    public var tlsVerified: Bool?
     public var error: String?
     public var iceConnected = false
     public var iceChecksSent = 0

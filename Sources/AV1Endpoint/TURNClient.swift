@@ -10,6 +10,10 @@ final class TURNClient {
     var realm = ""
     var nonce = ""
     var key: [UInt8] = []
+    /// The password algorithm in use (RFC 8489 §9.2): SHA-256 when the relay offers it, and the
+    /// list it offered, echoed in every request; MD5 (RFC 5389's) otherwise.
+    private(set) var algorithm = PasswordAlgorithm.md5
+    private var offeredAlgorithms: [UInt16]?
     private(set) var relayed: TransportAddress?
     private(set) var mapped: TransportAddress?
     private(set) var lifetime: UInt32 = 600
@@ -45,7 +49,12 @@ final class TURNClient {
                 b.append(.username, text: username)
                 b.append(.realm, text: realm)
                 b.append(.nonce, text: nonce)
-                b.appendMessageIntegrity(key: key)
+                if let offered = offeredAlgorithms {
+                    // The list exactly as offered (parameters are empty for both known algorithms).
+                    b.append(.passwordAlgorithms, offered.flatMap { [UInt8($0 >> 8), UInt8(truncatingIfNeeded: $0), 0, 0] })
+                    b.appendPasswordAlgorithm(algorithm)
+                }
+                if algorithm == .sha256 { b.appendMessageIntegritySHA256(key: key) } else { b.appendMessageIntegrity(key: key) }
             }
             b.appendFingerprint()
             let response = try roundTrip(b.bytes, transactionID: b.transactionID)
@@ -54,12 +63,39 @@ final class TURNClient {
             {
                 realm = r
                 nonce = n
-                key = PasswordAlgorithm.md5.key(username: username, realm: realm, password: password)
+                try chooseAlgorithm(response)
+                key = algorithm.key(username: username, realm: realm, password: password)
                 continue
             }
             return response
         }
         throw Failure(description: "\(method.rawValue): the relay kept refusing the credentials")
+    }
+
+    /// SHA-256 when the challenge lists it; MD5 when the relay offers no list. A nonce whose
+    /// security features (its "obMatJos2" cookie) say the relay has a list, on a challenge that
+    /// lacks one, was tampered with on the way: refused, not downgraded (RFC 8489 §9.2.4).
+    private func chooseAlgorithm(_ challenge: STUNMessage) throws {
+        let cookie = "obMatJos2"
+        var promised = false
+        if nonce.hasPrefix(cookie), let features = Data(base64Encoded: String(nonce.dropFirst(cookie.count).prefix(4))),
+            let first = features.first
+        {
+            promised = first & 0x80 != 0
+        }
+        let listed = (try? challenge.passwordAlgorithms()) ?? nil
+        guard let listed, !listed.isEmpty else {
+            if promised { throw Failure(description: "the relay's nonce promises PASSWORD-ALGORITHMS, its challenge has none: refused") }
+            algorithm = .md5
+            offeredAlgorithms = nil
+            return
+        }
+        let known = listed.compactMap(PasswordAlgorithm.init(rawValue:))
+        guard let chosen = known.contains(.sha256) ? .sha256 : known.first else {
+            throw Failure(description: "the relay offers no password algorithm this client knows")
+        }
+        algorithm = chosen
+        offeredAlgorithms = listed
     }
 
     private func roundTrip(_ request: [UInt8], transactionID: TransactionID) throws -> STUNMessage {

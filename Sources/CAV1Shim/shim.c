@@ -10,6 +10,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <openssl/x509v3.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
@@ -233,20 +235,21 @@ av1_tls_ctx *av1_tls_server_ctx(const char *cert_path, const char *key_path, cha
 
 void av1_tls_ctx_free(av1_tls_ctx *ctx) { SSL_CTX_free(ctx); }
 
-av1_tls_ctx *av1_tls_client_ctx(const char *ca_path, char *err, size_t err_len) {
+av1_tls_ctx *av1_tls_client_ctx(const char *ca_path, int verify, char *err, size_t err_len) {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) { snprintf(err, err_len, "cannot create a TLS context"); return NULL; }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    if (ca_path) {
-        if (SSL_CTX_load_verify_locations(ctx, ca_path, NULL) != 1) {
-            snprintf(err, err_len, "cannot load CA file %s", ca_path);
-            SSL_CTX_free(ctx);
-            return NULL;
-        }
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    } else {
+    if (!verify) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+        return ctx;
     }
+    if (ca_path ? SSL_CTX_load_verify_locations(ctx, ca_path, NULL) != 1 : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        if (ca_path) snprintf(err, err_len, "cannot load CA file %s (PEM certificates expected)", ca_path);
+        else snprintf(err, err_len, "cannot load the system's trust store");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     return ctx;
 }
 
@@ -254,8 +257,25 @@ av1_tls *av1_tls_new_client(av1_tls_ctx *ctx, const char *server_name) {
     SSL *ssl = av1_tls_new(ctx);
     if (!ssl) return NULL;
     SSL_set_connect_state(ssl);
-    if (server_name) SSL_set_tlsext_host_name(ssl, server_name);
+    if (server_name) {
+        unsigned char ip[16];
+        int is_ip = inet_pton(AF_INET, server_name, ip) == 1 || inet_pton(AF_INET6, server_name, ip) == 1;
+        // SNI carries host names only (RFC 6066 §3).
+        if (!is_ip) SSL_set_tlsext_host_name(ssl, server_name);
+        if (SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_PEER) {
+            X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+            X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+            int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, server_name) : X509_VERIFY_PARAM_set1_host(param, server_name, 0);
+            if (ok != 1) { SSL_free(ssl); return NULL; }
+        }
+    }
     return ssl;
+}
+
+void av1_tls_verify_error(av1_tls *tls, char *out, size_t out_len) {
+    long result = SSL_get_verify_result(tls);
+    if (result == X509_V_OK) { if (out_len) out[0] = 0; return; }
+    snprintf(out, out_len, "%s", X509_verify_cert_error_string(result));
 }
 
 av1_tls *av1_tls_new(av1_tls_ctx *ctx) {

@@ -8,6 +8,7 @@ extension EndpointConfiguration {
         maxRedirects = relay.maxRedirects
         ignoreRedirects = relay.ignoreRedirects
         transport = relay.transport
+        tls = TLSVerification(caFile: relay.tlsCA, insecure: relay.tlsInsecure, serverName: relay.tlsName)
         duration = call.duration
         self.impairment = impairment.impairment
         signal = call.signal

@@ -38,6 +38,16 @@ struct RelayOptions: ParsableArguments {
     @Option(help: "How the endpoints reach the relay.")
     var transport: RelayTransport = .udp
 
+    @Option(help: ArgumentHelp("TLS: trust these CA certificates (PEM) for the relay's, instead of the system's store.", valueName: "file"))
+    var tlsCA: String?
+
+    @Option(
+        help: ArgumentHelp("TLS: the name the relay's certificate must be for, and the SNI (default: its IP address).", valueName: "name"))
+    var tlsName: String?
+
+    @Flag(help: "TLS: do not check the relay's certificate at all (a development relay's self-signed one).")
+    var tlsInsecure = false
+
     @Option(parsing: .unconditional, help: ArgumentHelp("A static credential, the same for both ends.", valueName: "name:password"))
     var user: String?
 
@@ -50,6 +60,10 @@ struct RelayOptions: ParsableArguments {
 
     func validate() throws {
         guard (0...16).contains(maxRedirects) else { throw ValidationError("--max-redirects: from 0 to 16") }
+        if tlsInsecure && (tlsCA != nil || tlsName != nil) {
+            throw ValidationError("--tls-insecure checks nothing: it does not go with --tls-ca or --tls-name")
+        }
+        if let tlsCA, !FileManager.default.isReadableFile(atPath: tlsCA) { throw ValidationError("--tls-ca: cannot read \(tlsCA)") }
         if let user {
             guard user.contains(":") else { throw ValidationError("--user: expected NAME:PASSWORD") }
         } else if secret == nil {

@@ -46,12 +46,74 @@ extension IntegrationSuites {
             let p = try Child(
                 Binaries.av1sim,
                 [
-                    "pair", "--relay", "127.0.0.1:\(port)", "--transport", transport, "--secret", "sim-secret", "--device", "robot-7",
+                    "pair", "--relay", "127.0.0.1:\(port)", "--transport", transport, "--tls-ca", "\(relay.dir)/relay-cert.pem", "--secret",
+                    "sim-secret", "--device", "robot-7",
                     "--duration", "\(seconds)", "--width", "320", "--height", "240", "--json", json,
                 ] + Interop.av1simMinimumDelivered + extra)
             let status = p.wait(seconds: Double(seconds) + 30)
             let report = FileManager.default.contents(atPath: json).flatMap { try? JSONDecoder().decode(PairReport.self, from: $0) }
             return (status, report, p.text)
+        }
+
+        /// av1sim checks a TLS relay's certificate: chained to the CA it is given (or the system's
+        /// store) and for the relay's address or the name it is told; it refuses anything else, and
+        /// `--tls-insecure` skips the check.
+        @Test func relayCertificateIsChecked() throws {
+            let dir = NSTemporaryDirectory() + "av1sim-tls-ca-\(getpid())"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+            let script = """
+                set -e
+                cd "$0"
+                openssl req -x509 \(ec) -days 2 -subj /CN=AV1-Test-CA -keyout ca-key.pem -out ca.pem
+                openssl req -x509 \(ec) -days 2 -subj /CN=Other-CA -keyout other-key.pem -out other.pem
+                openssl req \(ec) -subj /CN=relay.test -keyout relay-key.pem -out relay.csr
+                printf 'subjectAltName=DNS:relay.test,IP:127.0.0.1\\n' > san.ext
+                openssl x509 -req -in relay.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile san.ext -out relay-cert.pem
+                """
+            let openssl = try Child("/bin/sh", ["-c", script, dir])
+            try #require(openssl.wait(seconds: 60) == 0, "openssl: \(openssl.text)")
+            let relay = try Interop.relay(
+                [
+                    "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--tls-listen", "127.0.0.1:0", "--tls-cert", "\(dir)/relay-cert.pem",
+                    "--tls-key", "\(dir)/relay-key.pem", "--auth-secret", "sim-secret", "--allow-peer", "127.0.0.0/8",
+                ] + RelayPortRanges.arguments(RelayPortRanges.av1sim))
+            defer { relay.stop() }
+            let port = try Interop.port(relay, "tls")
+            func pair(_ tls: [String]) throws -> (Int32?, PairReport?, String) {
+                let json = "\(dir)/pair-\(UInt32.random(in: 0...UInt32.max)).json"
+                let p = try Child(
+                    Binaries.av1sim,
+                    [
+                        "pair", "--relay", "127.0.0.1:\(port)", "--transport", "tls", "--secret", "sim-secret", "--device", "robot-ca",
+                        "--duration", "2", "--width", "320", "--height", "240", "--json", json,
+                    ] + tls + Interop.av1simMinimumDelivered)
+                let status = p.wait(seconds: 60)
+                return (
+                    status, FileManager.default.contents(atPath: json).flatMap { try? JSONDecoder().decode(PairReport.self, from: $0) },
+                    p.text
+                )
+            }
+            // The right CA, for the address (its IP SAN) or its DNS name.
+            for tls in [["--tls-ca", "\(dir)/ca.pem"], ["--tls-ca", "\(dir)/ca.pem", "--tls-name", "relay.test"]] {
+                let (status, report, text) = try pair(tls)
+                #expect(status == 0, "\(tls): \(text)")
+                #expect(report?.robot.tlsVerified == true && report?.app.tlsVerified == true, "\(tls): \(text)")
+            }
+            // Another CA, another name, the system's store (which does not hold the test CA): refused.
+            for (tls, says) in [
+                (["--tls-ca", "\(dir)/other.pem"], "unable to get local issuer certificate"),
+                (["--tls-ca", "\(dir)/ca.pem", "--tls-name", "other.test"], "hostname mismatch"),
+                ([], "unable to get local issuer certificate"),
+            ] {
+                let (status, _, text) = try pair(tls)
+                #expect(status != 0, "\(tls) was accepted: \(text)")
+                #expect(text.contains("not trusted") && text.contains(says), "\(tls): \(text)")
+            }
+            let (status, report, text) = try pair(["--tls-insecure"])
+            #expect(status == 0, "\(text)")
+            #expect(report?.robot.tlsVerified == false, "\(text)")
         }
 
         @Test(arguments: ["udp", "tcp", "tls"])
@@ -66,6 +128,9 @@ extension IntegrationSuites {
                 #expect(end.srtpUnprotectFailures == 0)
                 // The plaintext canary went through, decrypted, and was in no byte the relay forwarded.
                 #expect(end.canariesReceived >= 1 && !end.canaryVisibleOnWire, "\(end.role)")
+                // The relay lists SHA-256 (RFC 8489 §9.2): the client takes it; over TLS the certificate was checked.
+                #expect(end.passwordAlgorithm == "SHA-256", "\(end.role)")
+                #expect(end.tlsVerified == (transport == "tls" ? true : nil), "\(end.role)")
             }
             // Wide bounds (issue 8): a correct relay on a loaded machine may make the last frames
             // late and the RTT long; a broken one delivers nothing. Tight figures belong in a benchmark

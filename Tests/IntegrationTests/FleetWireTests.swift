@@ -102,7 +102,8 @@ extension IntegrationSuites {
                 Binaries.av1sim,
                 [
                     "pair", "--relay", fleet.address(robotAt, transport), "--app-relay", fleet.address(appAt, transport), "--transport",
-                    transport, "--secret", "fleet-secret", "--device", device, "--duration", "\(seconds)", "--width", "320", "--height",
+                    transport, "--tls-ca", "\(fleet.dir)/relay-cert.pem", "--secret", "fleet-secret", "--device", device, "--duration",
+                    "\(seconds)", "--width", "320", "--height",
                     "240", "--json", json,
                 ])
         }
@@ -119,7 +120,8 @@ extension IntegrationSuites {
                 Binaries.av1sim,
                 [
                     "pair", "--relay", fleet.address(robotAt, transport), "--app-relay", fleet.address(appAt, transport), "--transport",
-                    transport, "--secret", "fleet-secret", "--device", device, "--duration", "3", "--width", "320", "--height", "240",
+                    transport, "--tls-ca", "\(fleet.dir)/relay-cert.pem", "--secret", "fleet-secret", "--device", device, "--duration", "3",
+                    "--width", "320", "--height", "240",
                     "--json", json,
                 ] + extra)
             let status = p.wait(seconds: 60)

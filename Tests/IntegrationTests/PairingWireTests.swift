@@ -64,9 +64,12 @@ extension IntegrationSuites {
             var robot = client("robot:A")
             var app = client("app:A")
             var otherApp = client("app:B")
-            let robotConnection = try RelayConnection(to: address, transport: transport, timeoutSeconds: 20)
-            let appConnection = try RelayConnection(to: address, transport: transport, timeoutSeconds: 20)
-            let otherConnection = try RelayConnection(to: address, transport: transport, timeoutSeconds: 20)
+            let robotConnection = try RelayConnection(
+                to: address, transport: transport, tls: .init(caFile: "\(dir)/relay-cert.pem"), timeoutSeconds: 20)
+            let appConnection = try RelayConnection(
+                to: address, transport: transport, tls: .init(caFile: "\(dir)/relay-cert.pem"), timeoutSeconds: 20)
+            let otherConnection = try RelayConnection(
+                to: address, transport: transport, tls: .init(caFile: "\(dir)/relay-cert.pem"), timeoutSeconds: 20)
             let robotRelayed = try Self.allocate(&robot, robotConnection)
             let appRelayed = try Self.allocate(&app, appConnection)
             let otherRelayed = try Self.allocate(&otherApp, otherConnection)
@@ -80,7 +83,8 @@ extension IntegrationSuites {
             // Nor an outside address, nor a plain credential.
             #expect(try Self.transact(robotConnection, robot.createPermission([TransportAddress("8.8.8.8:53")!]))?.code == 403)
             var plain = client("somebody")
-            let plainConnection = try RelayConnection(to: address, transport: transport, timeoutSeconds: 20)
+            let plainConnection = try RelayConnection(
+                to: address, transport: transport, tls: .init(caFile: "\(dir)/relay-cert.pem"), timeoutSeconds: 20)
             let challenge = try #require(try Self.transact(plainConnection, plain.allocate()))
             plain.learn(from: challenge)
             #expect(try Self.transact(plainConnection, plain.allocate())?.code == 403)

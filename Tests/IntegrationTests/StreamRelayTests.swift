@@ -116,12 +116,15 @@ extension IntegrationSuites {
     /// live TLS session.
     @Suite("Interop over TCP and TLS", .serialized)
     struct StreamInteropTests {
+        /// A self-signed certificate for `cn` and the loopback addresses the tests' relays listen on
+        /// (its own CA: clients that verify are given it as `--tls-ca`).
         static func makeCertificate(_ dir: String, _ name: String, cn: String) throws {
             let p = try Child(
                 "/usr/bin/openssl",
                 [
                     "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-                    "-subj", "/CN=\(cn)", "-keyout", "\(dir)/\(name)-key.pem", "-out", "\(dir)/\(name)-cert.pem",
+                    "-subj", "/CN=\(cn)", "-addext", "subjectAltName=DNS:\(cn),IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3,IP:127.0.0.4,IP:::1",
+                    "-keyout", "\(dir)/\(name)-key.pem", "-out", "\(dir)/\(name)-cert.pem",
                 ])
             #expect(p.wait(seconds: 30) == 0, "openssl: \(p.text)")
         }

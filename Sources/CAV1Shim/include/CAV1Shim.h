@@ -76,11 +76,14 @@ typedef struct ssl_st av1_tls;
 /// A server context for TLS 1.2 and 1.3 from PEM files. NULL on failure, with a reason in `err`.
 av1_tls_ctx *av1_tls_server_ctx(const char *cert_path, const char *key_path, char *err, size_t err_len);
 void av1_tls_ctx_free(av1_tls_ctx *ctx);
-/// A client context for TLS 1.2/1.3. With `ca_path` NULL the server certificate is not verified
-/// (test relays use self-signed certificates); otherwise it must chain to that PEM file.
-av1_tls_ctx *av1_tls_client_ctx(const char *ca_path, char *err, size_t err_len);
-/// A client-side TLS session with memory BIOs; `server_name` goes in SNI (may be NULL).
+/// A client context for TLS 1.2/1.3. verify 0: no certificate check; 1: the peer's chain must verify against
+/// ca_path (PEM bundle) or, when ca_path is NULL, the system's trust store.
+av1_tls_ctx *av1_tls_client_ctx(const char *ca_path, int verify, char *err, size_t err_len);
+/// A client-side TLS session with memory BIOs. server_name (may be NULL): sent as SNI when it is a DNS name, and with a
+/// verifying context checked against the certificate (a DNS name or an IP address literal).
 av1_tls *av1_tls_new_client(av1_tls_ctx *ctx, const char *server_name);
+/// Why the last handshake's certificate check failed ("" when it did not).
+void av1_tls_verify_error(av1_tls *tls, char *out, size_t out_len);
 /// A server-side TLS session with memory BIOs.
 av1_tls *av1_tls_new(av1_tls_ctx *ctx);
 void av1_tls_free(av1_tls *tls);
