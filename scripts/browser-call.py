@@ -18,6 +18,12 @@ switch left to force 1.2. libwebrtc's field trial WebRTC-ForceDtls13 ("Disabled"
 --field-trials WebRTC-ForceDtls13/Disabled/ the call still negotiates FEFC. --field-trials
 passes any other trial through (e.g. WebRTC-IceHandshakeDtls/Enabled/).
 
+--transport tcp reaches the relay as turn:HOST:PORT?transport=tcp, --transport tls as
+turns:HOST:PORT?transport=tcp (the relay's TLS port). Chromium checks a turns: certificate as it
+checks a web site's: --tls-spki gives the base64 SHA-256 of a test certificate's public key
+(--ignore-certificate-errors-spki-list), so a test relay's own certificate is accepted and no
+other is.
+
   av1relay --pairing on --auth-secret S --session-log /tmp/s.jsonl &
   scripts/browser-call.py --relay-port 3478 --secret S --device demo
 """
@@ -134,6 +140,7 @@ async function side(pc) {
                            relayProtocol: local.relayProtocol, currentRoundTripTime: pair.currentRoundTripTime });
     }
   }
+  out.inboundKinds = [...new Set(all.filter((r) => r.type === "inbound-rtp" && r.packetsReceived > 0).map((r) => r.kind))].sort();
   for (const r of all.filter((r) => r.type === "inbound-rtp")) {
     const k = r.kind;
     out[k + "PacketsReceived"] = (out[k + "PacketsReceived"] || 0) + (r.packetsReceived || 0);
@@ -144,6 +151,8 @@ async function side(pc) {
   }
   for (const r of all.filter((r) => r.type === "outbound-rtp")) {
     out[r.kind + "PacketsSent"] = (out[r.kind + "PacketsSent"] || 0) + (r.packetsSent || 0);
+    // A retransmission stream (RFC 4588) of its own SSRC: repairs and bandwidth-probe padding.
+    if (r.rtxSsrc !== undefined) out.rtxStreamsSent = (out.rtxStreamsSent || 0) + 1;
   }
   return out;
 }
@@ -212,7 +221,12 @@ def fail(message, code=1, state=None, driver=None):
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--relay-port", type=int, required=True, help="av1relay's UDP port on --relay-host")
+    p.add_argument("--relay-port", type=int, required=True, help="av1relay's port on --relay-host for --transport")
+    p.add_argument("--transport", choices=("udp", "tcp", "tls"), default="udp",
+                   help="how both PeerConnections reach the relay (default udp)")
+    p.add_argument("--tls-spki", metavar="BASE64",
+                   help="turns: trust the certificate whose public key has this SHA-256 (base64)")
+    p.add_argument("--app-device", help="the app's device id when not --device (another robot's: pairing must refuse it)")
     p.add_argument("--relay-host", default="127.0.0.1", help="av1relay's address (default 127.0.0.1)")
     p.add_argument("--secret", required=True, help="the relay's TURN REST secret (--auth-secret)")
     p.add_argument("--device", default="browser-1", help="device id: credentials robot:<id> and app:<id>")
@@ -271,11 +285,14 @@ def main():
         options.add_argument(flag)
     if args.field_trials:
         options.add_argument(f"--force-fieldtrials={args.field_trials}")
+    if args.tls_spki:
+        options.add_argument(f"--ignore-certificate-errors-spki-list={args.tls_spki}")
+    scheme, proto = {"udp": ("turn", "udp"), "tcp": ("turn", "tcp"), "tls": ("turns", "tcp")}[args.transport]
 
     cfg = {
-        "turnUrl": f"turn:{args.relay_host}:{args.relay_port}?transport=udp",
+        "turnUrl": f"{scheme}:{args.relay_host}:{args.relay_port}?transport={proto}",
         "robot": rest_credential(args.secret, f"robot:{args.device}"),
-        "app": rest_credential(args.secret, f"app:{args.device}"),
+        "app": rest_credential(args.secret, f"app:{args.app_device or args.device}"),
         "media": not args.no_media,
         "dataChannel": args.data_channel,
     }
@@ -333,6 +350,7 @@ def main():
         "media": not args.no_media,
         "dataChannel": args.data_channel,
         "device": args.device,
+        "transport": args.transport,
         "connectMillis": connect_ms,
         "mediaSeconds": args.seconds,
         "tlsVersion": versions.pop() if len(versions) == 1 else None,

@@ -22,7 +22,13 @@ extension IntegrationSuites {
                 var dtlsState: String?
                 var localCandidateType: String?
                 var remoteCandidateType: String?
+                /// How the local relay candidate reaches the relay: udp, tcp or tls.
+                var relayProtocol: String?
                 var audioPacketsReceived: Int?
+                /// The kinds of the streams this side received packets of.
+                var inboundKinds: [String]?
+                /// Retransmission streams (RFC 4588) this side sent, each an SSRC of its own.
+                var rtxStreamsSent: Int?
             }
             var browser: String
             var tlsVersion: String?
@@ -38,33 +44,72 @@ extension IntegrationSuites {
         static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().path
 
-        /// Runs the browser call against a fresh relay; returns what the browser saw and the device's
-        /// final session record, with the seconds from the hang-up to that record's end.
-        static func call(extraArguments: [String] = []) throws -> (BrowserCall, SessionRecord, raw: String, afterHangUp: Double) {
+        /// A relay with pairing on, on UDP, TCP and TLS (its own certificate, which the browser is
+        /// told to trust by its public key's hash), and browser-call.py against it over `transport`.
+        final class Setup {
             let dir = NSTemporaryDirectory() + "av1relay-browser-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: dir) }
             let secret = "browser-secret"
             let device = "browser-\(getpid())"
-            let log = "\(dir)/sessions.jsonl"
-            // Session idle far above the hang-up's expected delay: an end that comes from the
-            // allocations' Refresh 0, not from the idle timer, shows within a few seconds.
-            let relay = try Interop.relay([
-                "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--auth-secret", secret, "--pairing", "on",
-                "--session-log", log, "--session-idle", "120", "--min-port", "32600", "--max-port", "32799",
-            ])
-            defer { relay.stop() }
-            let port = try Interop.port(relay, "udp")
-            let script = "\(packageRoot)/scripts/browser-call.py"
-            let browser = try Child(
-                "/usr/bin/env",
-                [
-                    "python3", script, "--relay-port", "\(port)", "--secret", secret, "--device", device, "--seconds", "4",
-                    "--json", "\(dir)/call.json",
-                ] + extraArguments)
-            // Chromium's start, the call's 30 s connect deadline and 4 s of media, on a loaded machine.
-            let status = browser.wait(seconds: 180)
-            try #require(status == 0, "browser-call.py exited \(status.map(String.init) ?? "late, killed"): \(browser.text)")
+            let log: String
+            let relay: Child
+
+            init() throws {
+                log = "\(dir)/sessions.jsonl"
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                try StreamInteropTests.makeCertificate(dir, "relay", cn: "relay.test")
+                // Session idle far above the hang-up's expected delay: an end that comes from the
+                // allocations' Refresh 0, not from the idle timer, shows within a few seconds.
+                relay = try Interop.relay([
+                    "--listen", "127.0.0.1:0", "--tcp-listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0", "--tls-cert",
+                    "\(dir)/relay-cert.pem", "--tls-key", "\(dir)/relay-key.pem", "--auth-secret", secret, "--pairing", "on",
+                    "--session-log", log, "--session-idle", "120", "--min-port", "32600", "--max-port", "32799",
+                ])
+            }
+
+            deinit {
+                relay.stop()
+                try? FileManager.default.removeItem(atPath: dir)
+            }
+
+            /// The base64 SHA-256 of the certificate's public key, as Chromium's
+            /// `--ignore-certificate-errors-spki-list` takes it.
+            func spki() throws -> String {
+                let p = try Child(
+                    "/bin/sh",
+                    [
+                        "-c",
+                        "openssl x509 -in \"$0\" -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64",
+                        "\(dir)/relay-cert.pem",
+                    ])
+                guard p.wait(seconds: 30) == 0 else { throw TestError("openssl: \(p.text)") }
+                return p.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+
+            /// browser-call.py over `transport`; its exit status and output.
+            func browser(_ transport: String, _ extra: [String]) throws -> (Int32?, String) {
+                let port = try Interop.port(relay, transport)
+                let tls = transport == "tls" ? ["--tls-spki", try spki()] : []
+                let browser = try Child(
+                    "/usr/bin/env",
+                    [
+                        "python3", "\(BrowserCallTests.packageRoot)/scripts/browser-call.py", "--relay-port", "\(port)", "--transport",
+                        transport, "--secret", secret, "--device", device, "--seconds", "4", "--json", "\(dir)/call.json",
+                    ] + tls + extra)
+                // Chromium's start, the call's 30 s connect deadline and 4 s of media, on a loaded machine.
+                let status = browser.wait(seconds: 180)
+                return (status, browser.text)
+            }
+        }
+
+        /// Runs the browser call against a fresh relay; returns what the browser saw and the device's
+        /// final session record, with the seconds from the hang-up to that record's end.
+        static func call(transport: String = "udp", extraArguments: [String] = []) throws -> (
+            BrowserCall, SessionRecord, raw: String, afterHangUp: Double
+        ) {
+            let setup = try Setup()
+            let (dir, log, device, relay) = (setup.dir, setup.log, setup.device, setup.relay)
+            let (status, text) = try setup.browser(transport, extraArguments)
+            try #require(status == 0, "browser-call.py exited \(status.map(String.init) ?? "late, killed"): \(text)")
             let result = try JSONDecoder().decode(BrowserCall.self, from: Data(contentsOf: URL(fileURLWithPath: "\(dir)/call.json")))
 
             // The final record comes at the relay's next tick after both Refresh 0s; well before the
@@ -84,12 +129,17 @@ extension IntegrationSuites {
             return (result, record, lines.joined(separator: "\n"), end.timeIntervalSince1970 - result.closingAt)
         }
 
-        @Test func chromiumCallOverDTLS13IsRecordedAsCompleted() throws {
-            let (call, record, raw, afterHangUp) = try Self.call()
+        /// Over UDP, TCP (`turn:…?transport=tcp`) and TLS (`turns:`, the certificate checked by
+        /// Chromium against the key it was given): the call connects relay/relay on that transport,
+        /// and what getStats() says each side received is what the relay recorded each way.
+        @Test(arguments: ["udp", "tcp", "tls"])
+        func chromiumCallOverDTLS13IsRecordedAsCompleted(transport: String) throws {
+            let (call, record, raw, afterHangUp) = try Self.call(transport: transport)
 
             // The browser: relay-only on both sides, DTLS 1.3, media decoded.
             for (name, side) in [("robot", call.robot), ("app", call.app)] {
                 #expect(side.localCandidateType == "relay" && side.remoteCandidateType == "relay", "\(name): \(side)")
+                #expect(side.relayProtocol == transport, "\(name): \(side)")
                 #expect(side.dtlsState == "connected", "\(name): \(side)")
                 #expect((side.audioPacketsReceived ?? 0) > 0, "\(name) received no audio: \(side)")
             }
@@ -105,7 +155,21 @@ extension IntegrationSuites {
             #expect(record.dtls.handshakeSeen, "\(raw)")
             #expect(record.dtls.completed, "DTLS 1.3 call not recorded as completed: \(raw)")
             #expect((record.dtls.handshakeMillis ?? -1) >= 0)
-            #expect(record.transports == ["robot": "udp", "app": "udp"])
+            #expect(record.transports == ["robot": transport, "app": transport], "\(raw)")
+            // The kinds each side's getStats() received packets of are the kinds the relay recorded
+            // in the direction towards it. Chromium's video retransmission stream (RFC 4588, an SSRC
+            // of its own carrying repairs and bandwidth-probe padding) has no RTP clock of its own to
+            // infer a kind from: the relay counts it as "unknown", at most one per RTX stream sent.
+            func recorded(_ direction: String) -> [String] {
+                (record.directions[direction] ?? [:]).filter { $0.value.packets > 0 && $0.key != "unknown" }.map(\.key).sorted()
+            }
+            #expect(call.app.inboundKinds == recorded("robot_to_app"), "\(call.app) vs \(raw)")
+            #expect(call.robot.inboundKinds == recorded("app_to_robot"), "\(call.robot) vs \(raw)")
+            #expect(call.app.inboundKinds == ["audio", "video"] && call.robot.inboundKinds == ["audio"])
+            for (direction, sender) in [("robot_to_app", call.robot), ("app_to_robot", call.app)] {
+                let unknown = record.directions[direction]?["unknown"]?.streams ?? 0
+                #expect(unknown <= (sender.rtxStreamsSent ?? 0), "\(direction): \(unknown) unknown streams, \(sender) \(raw)")
+            }
             #expect((record.directions["robot_to_app"]?["video"]?.packets ?? 0) > 0, "\(raw)")
             #expect((record.directions["robot_to_app"]?["audio"]?.packets ?? 0) > 0, "\(raw)")
             #expect((record.directions["app_to_robot"]?["audio"]?.packets ?? 0) > 0, "\(raw)")
@@ -117,6 +181,18 @@ extension IntegrationSuites {
             for forbidden in ["127.0.0.1", "robot:browser-", "app:browser-", "browser-secret"] {
                 #expect(!raw.contains(forbidden), "\(forbidden) appears in a session record")
             }
+        }
+
+        /// An app credential of another device: the relay's pairing keeps the two apart, so the
+        /// browser's call never connects, over UDP or TLS, and no session is recorded.
+        @Test(arguments: ["udp", "tls"])
+        func unpairedCredentialsDoNotConnect(transport: String) throws {
+            let setup = try Setup()
+            let (status, text) = try setup.browser(transport, ["--app-device", "someone-else", "--connect-timeout", "15"])
+            #expect(status == 1, "\(text)")
+            #expect(text.contains("failed") || text.contains("not connected"), "\(text)")
+            let records = (try? String(contentsOfFile: setup.log, encoding: .utf8)) ?? ""
+            #expect(!records.contains(setup.device), "\(records)")
         }
 
         /// SPED (DTLS in STUN, draft-hancke-webrtc-sped; part of WARP), a field trial in Chromium 156:
