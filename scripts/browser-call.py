@@ -51,9 +51,8 @@ PAGE = r"""<!doctype html>
 window.callState = { phase: "idle" };
 window.timers = [];
 
-function iceConfig(cfg, cred) {
-  return { iceServers: [{ urls: cfg.turnUrl, username: cred.username, credential: cred.password }],
-           iceTransportPolicy: "relay" };
+function iceConfig(url, cred) {
+  return { iceServers: [{ urls: url, username: cred.username, credential: cred.password }], iceTransportPolicy: "relay" };
 }
 
 // Candidates reach the other side only once it has a remote description; until then they wait.
@@ -72,8 +71,8 @@ function wire(from, to, name) {
 async function startCall(cfg) {
   const state = window.callState = { phase: "starting", candidates: {}, notes: [], states: [] };
   try {
-    const robot = new RTCPeerConnection(iceConfig(cfg, cfg.robot));
-    const app = new RTCPeerConnection(iceConfig(cfg, cfg.app));
+    const robot = new RTCPeerConnection(iceConfig(cfg.robotTurnUrl, cfg.robot));
+    const app = new RTCPeerConnection(iceConfig(cfg.appTurnUrl, cfg.app));
     window.pcs = { robot, app };
     for (const [name, pc] of Object.entries(window.pcs)) {
       pc.onconnectionstatechange = () => state.states.push(name + ":" + pc.connectionState);
@@ -137,6 +136,7 @@ async function side(pc) {
       const local = reports.get(pair.localCandidateId) || {};
       const remote = reports.get(pair.remoteCandidateId) || {};
       Object.assign(out, { localCandidateType: local.candidateType, remoteCandidateType: remote.candidateType,
+                           relayAddress: local.address,
                            relayProtocol: local.relayProtocol, currentRoundTripTime: pair.currentRoundTripTime });
     }
   }
@@ -226,6 +226,8 @@ def parse_args():
                    help="how both PeerConnections reach the relay (default udp)")
     p.add_argument("--tls-spki", metavar="BASE64",
                    help="turns: trust the certificate whose public key has this SHA-256 (base64)")
+    p.add_argument("--app-relay-host", help="the app's relay when not the robot's (a fleet: both should end on the home)")
+    p.add_argument("--app-relay-port", type=int, help="the app's relay's port (default --relay-port)")
     p.add_argument("--app-device", help="the app's device id when not --device (another robot's: pairing must refuse it)")
     p.add_argument("--relay-host", default="127.0.0.1", help="av1relay's address (default 127.0.0.1)")
     p.add_argument("--secret", required=True, help="the relay's TURN REST secret (--auth-secret)")
@@ -290,7 +292,8 @@ def main():
     scheme, proto = {"udp": ("turn", "udp"), "tcp": ("turn", "tcp"), "tls": ("turns", "tcp")}[args.transport]
 
     cfg = {
-        "turnUrl": f"{scheme}:{args.relay_host}:{args.relay_port}?transport={proto}",
+        "robotTurnUrl": f"{scheme}:{args.relay_host}:{args.relay_port}?transport={proto}",
+        "appTurnUrl": f"{scheme}:{args.app_relay_host or args.relay_host}:{args.app_relay_port or args.relay_port}?transport={proto}",
         "robot": rest_credential(args.secret, f"robot:{args.device}"),
         "app": rest_credential(args.secret, f"app:{args.app_device or args.device}"),
         "media": not args.no_media,

@@ -194,7 +194,7 @@ public final class RelayServer: @unchecked Sendable {
             }
         }
 
-        nonceKey = STUNCrypto.randomBytes(32)
+        nonceKey = Self.nonceKey(fleetSecret: c.fleetSecret)
         ownAddresses = Set(c.boundRelayAddresses + c.externalAddresses.map(\.public) + listeners.map(\.ip))
         listenerAddresses = Set(listeners)
         let authenticator = Self.authenticator(c, nonceKey: nonceKey)
@@ -341,6 +341,14 @@ public final class RelayServer: @unchecked Sendable {
     /// Every live session as a record so far.
     public func liveSessions() -> [SessionRecord] {
         sessions.liveSessions(unix: Date().timeIntervalSince1970)
+    }
+
+    /// The key nonces are made with: random, or with a fleet secret the same on every member, so
+    /// that a nonce one member gave is good at another — a browser that follows 300 Try Alternate
+    /// presents the first relay's nonce to the home (libwebrtc), and fails on 438 there.
+    static func nonceKey(fleetSecret: String?) -> [UInt8] {
+        guard let fleetSecret else { return STUNCrypto.randomBytes(32) }
+        return STUNCrypto.hmacSHA256(key: Array(fleetSecret.utf8), Array("av1relay nonce key 1".utf8))
     }
 
     /// The running relay's store, session log and spool (deliveries pause while it erases).

@@ -53,7 +53,8 @@ public struct Authenticator: Sendable {
     /// Features: password algorithms (bit 0) and username anonymity (bit 1).
     static let nonceFeatures = Base64.encode([0xC0, 0, 0])
 
-    /// A nonce valid for `nonceLifetimeSeconds`, bound to the client's address.
+    /// A nonce valid for `nonceLifetimeSeconds`, bound to the client's IP address (not its port:
+    /// a client that follows 300 over TCP or TLS comes back on a new connection, from a new port).
     public func makeNonce(for client: TransportAddress, now: TURNTime) -> String {
         let expiry = String(UInt64(max(0, now.unixSeconds + nonceLifetimeSeconds)), radix: 16)
         let mac = nonceMAC(expiry: expiry, client: client)
@@ -61,7 +62,7 @@ public struct Authenticator: Sendable {
     }
 
     private func nonceMAC(expiry: String, client: TransportAddress) -> String {
-        let input = Array("\(expiry)|\(client)".utf8)
+        let input = Array("\(expiry)|\(client.ip)".utf8)
         return STUNCrypto.hmacSHA256(key: nonceKey, input).prefix(12).map { b in
             let s = String(b, radix: 16)
             return b < 16 ? "0" + s : s

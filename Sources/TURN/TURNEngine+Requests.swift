@@ -44,6 +44,14 @@ extension TURNEngine {
             case .createPermission: try createPermission(m, reply: reply, credential: credential, now: now, out: out)
             default: try channelBind(m, reply: reply, credential: credential, now: now, out: out)
             }
+        } catch .tryAlternate(let server, let domain) {
+            // With the realm and a nonce: libwebrtc (Chromium's WebRTC) re-sends the redirected
+            // Allocate to the alternate with the realm and nonce of this answer, and gives up on
+            // anything but success there. A fleet with a fleet secret shares the nonce key, so the
+            // home accepts it (DESIGN §8).
+            reject(
+                reply, .tryAlternate(server, domain: domain), key: credential.key,
+                nonce: configuration.authenticator.makeNonce(for: tuple.client, now: now), out: out)
         } catch {
             reject(reply, error, key: credential.key, out: out)
         }
@@ -287,7 +295,7 @@ extension TURNEngine {
         reply.send(b, key: nil, out: out)
     }
 
-    mutating func reject(_ reply: Reply, _ r: TURNRejection, key: [UInt8]? = nil, out: Outbox) {
+    mutating func reject(_ reply: Reply, _ r: TURNRejection, key: [UInt8]? = nil, nonce: String? = nil, out: Outbox) {
         stats.errorResponses += 1
         out.events.append(.requestFailed(method: reply.request.method, code: r.code))
         var b = reply.error(code: r.code, reason: r.reason)
@@ -297,6 +305,10 @@ extension TURNEngine {
             b.append(.alternateServer, address: server)
             if let domain { b.append(.alternateDomain, text: domain) }
         default: break
+        }
+        if let nonce {
+            b.append(.realm, text: configuration.realm)
+            b.append(.nonce, text: nonce)
         }
         reply.send(b, key: key, out: out)
     }

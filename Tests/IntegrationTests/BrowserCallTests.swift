@@ -71,19 +71,7 @@ extension IntegrationSuites {
                 try? FileManager.default.removeItem(atPath: dir)
             }
 
-            /// The base64 SHA-256 of the certificate's public key, as Chromium's
-            /// `--ignore-certificate-errors-spki-list` takes it.
-            func spki() throws -> String {
-                let p = try Child(
-                    "/bin/sh",
-                    [
-                        "-c",
-                        "openssl x509 -in \"$0\" -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64",
-                        "\(dir)/relay-cert.pem",
-                    ])
-                guard p.wait(seconds: 30) == 0 else { throw TestError("openssl: \(p.text)") }
-                return p.text.trimmingCharacters(in: .whitespacesAndNewlines)
-            }
+            func spki() throws -> String { try BrowserCallTests.spki(of: "\(dir)/relay-cert.pem") }
 
             /// browser-call.py over `transport`; its exit status and output.
             func browser(_ transport: String, _ extra: [String]) throws -> (Int32?, String) {
@@ -99,6 +87,20 @@ extension IntegrationSuites {
                 let status = browser.wait(seconds: 180)
                 return (status, browser.text)
             }
+        }
+
+        /// The base64 SHA-256 of a certificate's public key, as Chromium's
+        /// `--ignore-certificate-errors-spki-list` takes it.
+        static func spki(of certificate: String) throws -> String {
+            let p = try Child(
+                "/bin/sh",
+                [
+                    "-c",
+                    "openssl x509 -in \"$0\" -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64",
+                    certificate,
+                ])
+            guard p.wait(seconds: 30) == 0 else { throw TestError("openssl: \(p.text)") }
+            return p.text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
         /// Runs the browser call against a fresh relay; returns what the browser saw and the device's

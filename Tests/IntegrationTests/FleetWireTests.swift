@@ -17,10 +17,18 @@ extension IntegrationSuites {
             let dir: String
             let port: UInt16
             let tlsPort: UInt16
+            /// Relay i listens on `prefix` + i: 127.0.0.i, or addresses of a network namespace's.
+            let prefix: String
+            let namespace: NetworkNamespace?
 
             /// `members(i, port, tlsPort)` is relay i's member list; by default all three, the same
-            /// list everywhere.
-            init(relayCount: Int = 3, extra: [String] = [], members: ((Int, UInt16, UInt16) -> [String])? = nil) throws {
+            /// list everywhere. With `namespace`, the relays run in it, on `prefix` + i.
+            init(
+                relayCount: Int = 3, extra: [String] = [], prefix: String = "127.0.0.", namespace: NetworkNamespace? = nil,
+                members: ((Int, UInt16, UInt16) -> [String])? = nil
+            ) throws {
+                self.prefix = prefix
+                self.namespace = namespace
                 dir = NSTemporaryDirectory() + "av1relay-fleet-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 try StreamInteropTests.makeCertificate(dir, "relay", cn: "relay.test")
@@ -34,15 +42,17 @@ extension IntegrationSuites {
                 for i in 1...relayCount {
                     let list =
                         members?(i, port, tlsPort)
-                        ?? (1...3).map { Self.member($0, port, tlsPort) }
+                        ?? (1...3).map { Self.member($0, port, tlsPort, prefix: prefix) }
                     // Members in a file of their own, so a test can change them and reload.
                     try Self.writeMembers(list, to: "\(dir)/r\(i).conf")
                     started.append(
                         try Interop.relay(
+                            in: namespace,
                             [
-                                "--config", "\(dir)/r\(i).conf", "--listen", "127.0.0.\(i):\(port)", "--tcp-listen", "127.0.0.\(i):\(port)",
-                                "--tls-listen", "127.0.0.\(i):\(tlsPort)", "--tls-cert", "\(dir)/relay-cert.pem", "--tls-key",
-                                "\(dir)/relay-key.pem", "--relay-address", "127.0.0.\(i)", "--min-port", "32800", "--max-port", "32899",
+                                "--config", "\(dir)/r\(i).conf", "--listen", "\(prefix)\(i):\(port)", "--tcp-listen",
+                                "\(prefix)\(i):\(port)",
+                                "--tls-listen", "\(prefix)\(i):\(tlsPort)", "--tls-cert", "\(dir)/relay-cert.pem", "--tls-key",
+                                "\(dir)/relay-key.pem", "--relay-address", "\(prefix)\(i)", "--min-port", "32800", "--max-port", "32899",
                                 "--auth-secret", "fleet-secret", "--pairing", "on", "--fleet-self", "r\(i)", "--session-log",
                                 "\(dir)/r\(i).jsonl", "--session-idle", "60", "--ready-file", "\(dir)/r\(i).ready", "--log-level", "debug",
                             ] + extra))
@@ -50,8 +60,8 @@ extension IntegrationSuites {
                 relays = started
             }
 
-            static func member(_ i: Int, _ port: UInt16, _ tlsPort: UInt16) -> String {
-                "r\(i)=127.0.0.\(i):\(port),tls=127.0.0.\(i):\(tlsPort),domain=relay.test"
+            static func member(_ i: Int, _ port: UInt16, _ tlsPort: UInt16, prefix: String = "127.0.0.") -> String {
+                "r\(i)=\(prefix)\(i):\(port),tls=\(prefix)\(i):\(tlsPort),domain=relay.test"
             }
 
             static func writeMembers(_ members: [String], to path: String) throws {
@@ -60,7 +70,7 @@ extension IntegrationSuites {
 
             /// Relay `i` now knows `members` (1-based), after a reload.
             func setMembers(of i: Int, _ members: [Int]) throws {
-                try Self.writeMembers(members.map { Self.member($0, port, tlsPort) }, to: "\(dir)/r\(i).conf")
+                try Self.writeMembers(members.map { Self.member($0, port, tlsPort, prefix: prefix) }, to: "\(dir)/r\(i).conf")
                 let before = relays[i - 1].text.components(separatedBy: "configuration reloaded").count
                 relays[i - 1].signal(SIGHUP)
                 let deadline = Date().addingTimeInterval(20)
@@ -79,7 +89,7 @@ extension IntegrationSuites {
                 return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(SessionRecord.self, from: Data($0.utf8)) }
             }
 
-            func address(_ i: Int, _ transport: String) -> String { "127.0.0.\(i):\(transport == "tls" ? tlsPort : port)" }
+            func address(_ i: Int, _ transport: String) -> String { "\(prefix)\(i):\(transport == "tls" ? tlsPort : port)" }
         }
 
         /// The home of `device` among relays `among` (1-based).
@@ -145,6 +155,45 @@ extension IntegrationSuites {
             while !fleet.records(3).contains(where: { $0.type == "final" }) && Date() < deadline { usleep(50_000) }
             #expect(fleet.records(3).filter { $0.type == "final" }.count == 1)
             #expect(fleet.records(3).allSatisfy { $0.deviceID == device })
+            #expect(fleet.records(1).isEmpty && fleet.records(2).isEmpty)
+        }
+
+        /// Chromium follows 300 Try Alternate on Allocate (libwebrtc's TURN port does, but never to
+        /// a loopback address: so these relays run in a network namespace of their own, on
+        /// 198.18.0.1–3, RFC 2544's benchmarking range): a browser call whose robot starts at r1 and
+        /// app at r2 ends with both sides' relay candidates on the home, r3, the only relay that
+        /// records it. libwebrtc presents r1's nonce to r3 and gives up on 438: the fleet secret
+        /// gives every member the same nonce key.
+        @Test(.enabled(if: NetworkNamespace.available, "the kernel refuses network namespaces here"), arguments: ["udp", "tcp", "tls"])
+        func chromiumFollowsTryAlternateToTheHome(transport: String) throws {
+            let namespace = try NetworkNamespace(addresses: (1...3).map { "198.18.0.\($0)" })
+            let fleet = try Fleet(
+                extra: ["--allow-peer", "198.18.0.0/24", "--fleet-secret", "a-fleet-secret-of-the-test"], prefix: "198.18.0.",
+                namespace: namespace)
+            let device = try Self.deviceHomedOnR3()
+            let (path, arguments) = namespace.command(
+                "/usr/bin/env",
+                [
+                    "python3", "\(BrowserCallTests.packageRoot)/scripts/browser-call.py", "--relay-host", "198.18.0.1", "--relay-port",
+                    "\(transport == "tls" ? fleet.tlsPort : fleet.port)", "--app-relay-host", "198.18.0.2", "--transport", transport,
+                    "--tls-spki", try BrowserCallTests.spki(of: "\(fleet.dir)/relay-cert.pem"), "--secret", "fleet-secret", "--device",
+                    device, "--seconds", "3", "--json", "\(fleet.dir)/browser.json",
+                ])
+            let browser = try Child(path, arguments)
+            #expect(browser.wait(seconds: 180) == 0, "\(browser.text)")
+            let call =
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(fleet.dir)/browser.json")))
+                as? [String: Any]
+            for side in ["robot", "app"] {
+                let stats = call?[side] as? [String: Any]
+                #expect(stats?["relayAddress"] as? String == "198.18.0.3", "\(side): \(String(describing: stats))")
+            }
+            let deadline = Date().addingTimeInterval(30)
+            while !fleet.records(3).contains(where: { $0.type == "final" }) && Date() < deadline { usleep(50_000) }
+            let finals = fleet.records(3).filter { $0.type == "final" }
+            #expect(finals.count == 1 && finals.first?.deviceID == device, "\(fleet.records(3))")
+            #expect(finals.first?.transports == ["robot": transport, "app": transport], "\(finals)")
+            #expect((finals.first?.directions["robot_to_app"]?["video"]?.packets ?? 0) > 0, "\(finals)")
             #expect(fleet.records(1).isEmpty && fleet.records(2).isEmpty)
         }
 

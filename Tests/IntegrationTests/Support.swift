@@ -237,7 +237,7 @@ enum Interop {
     }
 
     /// The av1relay binary with `arguments`, once it says it is serving.
-    static func relay(_ arguments: [String]) throws -> Child {
+    static func relay(in namespace: NetworkNamespace? = nil, _ arguments: [String]) throws -> Child {
         // Session records go nowhere unless a test asks for them.
         let sessionLog = arguments.contains("--session-log") ? [] : ["--session-log", "none"]
         let sessionStore =
@@ -247,7 +247,9 @@ enum Interop {
         // What a relay keeps in its state directory (the audit trail without a store) stays out of
         // the repository: in the test run's own directory unless the test names one.
         let state = arguments.contains("--state-directory") ? [] : ["--state-directory", try scratchStateDirectory()]
-        let relay = try Child(Binaries.av1relay, arguments + ["--stats-interval", "0"] + sessionLog + sessionStore + admin + state)
+        let all = arguments + ["--stats-interval", "0"] + sessionLog + sessionStore + admin + state
+        let (path, args) = namespace?.command(Binaries.av1relay, all) ?? (Binaries.av1relay, all)
+        let relay = try Child(path, args)
         guard relay.waitFor("av1relay serving", seconds: 30) else {
             relay.stop()
             throw TestError("relay did not say it was serving within 30 s: \(relay.text)")

@@ -71,6 +71,19 @@ struct FleetTests {
         #expect(answer.text(.alternateDomain) == (transport == .tls ? home.tlsDomain : nil))
         #expect(answer.contains(.messageIntegrity) && answer.verifyIntegrity(key: robot.key) == true)
         #expect(h.engine.allocationCount == 0 && h.resources.allocations == 0)
+        // As libwebrtc does: the redirected Allocate goes to the home with the 300's realm and
+        // nonce, over TCP/TLS from a new connection (a new port), and must succeed there at once —
+        // the members share the nonce key (here every harness's), and a nonce names the IP only.
+        let nonce = try #require(answer.text(.nonce))
+        #expect(answer.text(.realm) == EngineHarness.realm)
+        robot.nonce = nonce
+        let atHome = Self.harness(home.name)
+        let moved = TransportAddress(ip: clientA.ip, port: clientA.port + 1)
+        let served = try #require(atHome.answer(robot.allocate(), moved, transport: transport))
+        #expect(served.messageClass == .successResponse, "\(served)")
+        // Another IP presenting that nonce is challenged afresh.
+        let elsewhere = try #require(Self.harness(home.name).answer(robot.allocate(), clientB, transport: transport))
+        #expect(elsewhere.code == 438)
     }
 
     @Test func theHomeServesAndADeviceAlreadyHereStays() throws {
