@@ -9,7 +9,7 @@ DEB_BUILD    := pkg-config openssl libssl-dev libsqlite3-dev libsrtp2-dev libopu
 # Chromium and its driver for a real browser call (scripts/browser-call.py, driven by Selenium);
 # curl for the admin API tests; PostgreSQL, whose servers the store tests start on loopback
 # (their own data directories, as the postgres user when run as root; util-linux's runuser).
-DEB_TEST     := coturn chromium chromium-driver curl postgresql prometheus
+DEB_TEST     := coturn chromium chromium-driver curl postgresql prometheus iproute2 nftables
 # PyPI packages the tests import (only when python3 cannot import them already): Selenium for
 # the browser call, kubernetes-validate (offline schemas) for deploy/kubernetes, schemathesis for
 # the admin API against its own OpenAPI document.
