@@ -10,7 +10,8 @@ extension Handlers {
     /// How many stored sessions a device's page lists.
     static let recentSessions = 10
 
-    /// A token limited to devices sees only those devices and their sessions.
+    /// A token limited to devices sees only those devices and their sessions, not the relay's
+    /// own figures (allocations, refusals).
     func statusOverview(_: Request, _ context: AdminContext, _ note: AuditNote) async throws -> Response {
         let server = server
         // The workers' counters: a wait for each, off the cooperative pool.
@@ -19,6 +20,7 @@ extension Handlers {
             return (now.allocations, server.refusalsLastHour(now.events))
         }
         let covers = { (id: String) in context.token?.allows(device: id) ?? true }
+        let limited = context.token?.devices != nil
         let sessions = server.liveSessions().filter { covers($0.deviceID) }
         note.records = sessions.count
         let inCall = Set(sessions.map(\.deviceID))
@@ -27,7 +29,7 @@ extension Handlers {
         }
         let overview = StatusPages.Overview(
             version: RelayVersion.current, draining: server.isDraining, devices: devices.sorted { $0.id < $1.id }, sessions: sessions,
-            allocations: allocations, refusals: refusals, now: Date())
+            allocations: limited ? nil : allocations, refusals: limited ? nil : refusals, now: Date())
         return StatusCookie.page(StatusPages.overview(overview))
     }
 

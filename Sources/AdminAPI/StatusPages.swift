@@ -18,8 +18,9 @@ enum StatusPages {
         var draining: Bool
         var devices: [Device]
         var sessions: [SessionRecord]
-        var allocations: Int
-        var refusals: [(code: String, count: Int)]
+        /// The relay's own figures; nil for a token limited to devices (they are not its devices').
+        var allocations: Int?
+        var refusals: [(code: String, count: Int)]?
         var now: Date
     }
 
@@ -38,7 +39,12 @@ enum StatusPages {
 
     static func overview(_ o: Overview) -> String {
         let inCall = o.devices.filter(\.inCall).count
-        let refused = o.refusals.reduce(0) { $0 + $1.count }
+        let refused = o.refusals?.reduce(0) { $0 + $1.count } ?? 0
+        let relayWide =
+            o.allocations.map { allocations in
+                card("Allocations", "\(allocations)", "TURN allocations now") + "\n"
+                    + card("Refused, last hour", "\(refused)", refused == 0 ? "no error responses" : "error responses")
+            } ?? ""
         var body = """
             <h1>Relay status</h1>
             <p class="muted">av1relay \(escape(o.version))\(o.draining ? " · <strong>draining</strong>: no new allocations" : "") · \
@@ -46,8 +52,7 @@ enum StatusPages {
             <section class="cards">
             \(card("Devices online", "\(o.devices.count)", "\(inCall) in a call"))
             \(card("Live sessions", "\(o.sessions.count)", grades(o.sessions)))
-            \(card("Allocations", "\(o.allocations)", "TURN allocations now"))
-            \(card("Refused, last hour", "\(refused)", refused == 0 ? "no error responses" : "error responses"))
+            \(relayWide)
             </section>
             <h2>Live sessions</h2>
 
@@ -67,9 +72,11 @@ enum StatusPages {
             ["Device", "Robot", "App", "Call"],
             o.devices.map { [deviceLink($0.id), yes($0.robot), yes($0.app), $0.inCall ? badge("in call") : "–"] },
             empty: "No robot or app holds an allocation here.")
-        body += "<h2>Refusals in the last hour</h2>\n"
-        body += table(
-            ["Code", "Meaning", "Count"], o.refusals.map { [escape($0.code), escape(meaning($0.code)), "\($0.count)"] }, empty: "None.")
+        if let refusals = o.refusals {
+            body += "<h2>Refusals in the last hour</h2>\n"
+            body += table(
+                ["Code", "Meaning", "Count"], refusals.map { [escape($0.code), escape(meaning($0.code)), "\($0.count)"] }, empty: "None.")
+        }
         return page(title: "Relay status", body: body)
     }
 

@@ -520,7 +520,8 @@ extension RelayConfiguration {
         },
         Option(
             key: "fleet-secret", value: "SECRET",
-            help: "the fleet's shared secret, the same on every member: the fleet channel, and nonces every member accepts (better AV1RELAY_FLEET_SECRET or fleet-secret-file)"
+            help:
+                "the fleet's shared secret, the same on every member: the fleet channel, and nonces every member accepts (better AV1RELAY_FLEET_SECRET or fleet-secret-file)"
         ) {
             c, v throws(Invalid) in
             guard v.utf8.count >= 16 else { throw Invalid(key: "fleet-secret", reason: "use at least 16 bytes") }

@@ -148,7 +148,8 @@ extension IntegrationSuites {
                 "GET", "/v1/sessions/\(String(repeating: "f", count: 32))", reader, route: "GET /v1/sessions/{sessionId}",
                 outcome: "not_found",
                 status: 404)
-            try call("GET", "/status", reader, route: "GET /status", records: 0)
+            let overview = try call("GET", "/status", reader, route: "GET /status", records: 0).body
+            #expect(overview.contains("Allocations") && overview.contains("Refusals in the last hour"), "\(overview)")
             try call("GET", "/status/devices/robot-a", reader, route: "GET /status/devices/{deviceId}", device: "robot-a", records: 2)
 
             // A read token on the admin routes: refused, and the refusal audited; no token: 401, nothing audited.
@@ -177,6 +178,9 @@ extension IntegrationSuites {
             #expect((theirs?["rows"] as? [[String: Any]])?.map { $0["group"] as? String } == ["robot-a"], "\(String(describing: theirs))")
             try call("GET", "/v1/devices/robot-a", customer, route: "GET /v1/devices/{deviceId}", device: "robot-a", records: 1)
             try call("GET", "/metrics", customer, status: 403)
+            // The overview shows a limited token its devices only, not the relay's own figures.
+            let theirOverview = try call("GET", "/status", customer, route: "GET /status", records: 0).body
+            #expect(!theirOverview.contains("Allocations") && !theirOverview.contains("Refusals in the last hour"), "\(theirOverview)")
 
             // Export and erasure with the admin token.
             try call("GET", "/v1/devices/robot-b/export", admin, route: "GET /v1/devices/{deviceId}/export", device: "robot-b", records: 2)
