@@ -116,6 +116,32 @@ extension IntegrationSuites {
             #expect(report?.robot.tlsVerified == false, "\(text)")
         }
 
+        /// RFC 8489 §9.2.4's bid-down check: a challenge whose nonce says (security feature bit 0)
+        /// that the server offers PASSWORD-ALGORITHMS, but that carries none — an attacker on the path
+        /// stripped it to force MD5 — is refused by av1sim's TURN client, not answered with MD5.
+        @Test func aChallengeStrippedOfItsPasswordAlgorithmsIsRefused() throws {
+            let server = """
+                import socket, struct, sys
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+                print(s.getsockname()[1], flush=True)
+                def attr(t, v): return struct.pack("!HH", t, len(v)) + v + b"\\0" * (-len(v) % 4)
+                s.settimeout(20)
+                while True:
+                    data, peer = s.recvfrom(2048)
+                    body = attr(9, struct.pack("!HBB", 0, 4, 1) + b"Unauthorized") + attr(0x14, b"av1relay") \\
+                        + attr(0x15, b"obMatJos2wAAA0123456789.abcdef")
+                    s.sendto(struct.pack("!HHI", 0x0113, len(body), 0x2112A442) + data[8:20] + body, peer)
+                """
+            let fake = try Child("/usr/bin/python3", ["-c", server])
+            defer { fake.stop() }
+            try #require(fake.waitFor("\n", seconds: 20), "\(fake.text)")
+            let port = try #require(Int(fake.text.split(separator: "\n").first ?? ""), "\(fake.text)")
+            let sim = try Child(
+                Binaries.av1sim, ["pair", "--relay", "127.0.0.1:\(port)", "--secret", "s", "--device", "bid-down", "--duration", "1"])
+            #expect(sim.wait(seconds: 60) == 1, "\(sim.text)")
+            #expect(sim.text.contains("promises PASSWORD-ALGORITHMS"), "\(sim.text)")
+        }
+
         @Test(arguments: ["udp", "tcp", "tls"])
         func callOverEveryTransport(transport: String) throws {
             let relay = try Relay()
