@@ -239,6 +239,15 @@ extension IntegrationSuites {
             let summary = CoturnInteropTests.Summary(client.text)
             #expect(summary.sent == 500, "\(client.text.suffix(1500))")
             #expect(summary.mostlyReceived && summary.littleLost, "\(summary)")
+
+            // A certificate replaced by garbage (issue 13's faults): SIGHUP refuses it, says why,
+            // and the relay goes on serving the certificate it had.
+            try "not a certificate\n".write(toFile: "\(dir)/cert.pem", atomically: true, encoding: .utf8)
+            relay.signal(SIGHUP)
+            #expect(relay.waitFor("configuration reload refused", seconds: 30), "\(relay.text)")
+            let refusal = relay.text.split(separator: "\n").last { $0.contains("configuration reload refused") } ?? ""
+            #expect(refusal.contains("tls-cert"), "\(refusal)")
+            #expect(try Self.servedCN(tlsPort).contains("new.relay.test"))
         }
     }
 }
