@@ -292,7 +292,9 @@ extension TURNEngine {
         b.append(.realm, text: configuration.realm)
         b.append(.nonce, text: configuration.authenticator.makeNonce(for: reply.tuple.client, now: now))
         b.appendPasswordAlgorithms(configuration.authenticator.algorithms)
-        reply.send(b, key: nil, out: out)
+        // No SOFTWARE: whoever sent this may not be who it says (a spoofed source), and every byte
+        // of the answer beyond what RFC 8489 §9.2.4 requires is amplification.
+        reply.send(b, key: nil, software: false, out: out)
     }
 
     mutating func reject(_ reply: Reply, _ r: TURNRejection, key: [UInt8]? = nil, nonce: String? = nil, out: Outbox) {
@@ -345,12 +347,13 @@ struct Reply {
         return b
     }
 
-    /// Adds SOFTWARE, the integrity attribute the request used (when authenticated) and
-    /// FINGERPRINT (when the request had one), then queues it. Returns the bytes sent.
+    /// Adds SOFTWARE (unless told not to), the integrity attribute the request used (when
+    /// authenticated) and FINGERPRINT (when the request had one), then queues it. Returns the
+    /// bytes sent.
     @discardableResult
-    func send(_ builder: STUNMessageBuilder, key: [UInt8]?, out: Outbox) -> [UInt8] {
+    func send(_ builder: STUNMessageBuilder, key: [UInt8]?, software withSoftware: Bool = true, out: Outbox) -> [UInt8] {
         var b = builder
-        if let software { b.append(.software, text: software) }
+        if withSoftware, let software { b.append(.software, text: software) }
         if let key {
             if request.usesIntegritySHA256 { b.appendMessageIntegritySHA256(key: key) } else { b.appendMessageIntegrity(key: key) }
         }
