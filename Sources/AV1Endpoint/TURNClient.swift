@@ -76,7 +76,7 @@ final class TURNClient {
     /// security features (its "obMatJos2" cookie) say the relay has a list, on a challenge that
     /// lacks one, was tampered with on the way: refused, not downgraded (RFC 8489 §9.2.4).
     private func chooseAlgorithm(_ challenge: STUNMessage) throws {
-        let cookie = "obMatJos2"
+        let cookie = NonceSecurityFeatures.cookie
         var promised = false
         if nonce.hasPrefix(cookie), let features = Data(base64Encoded: String(nonce.dropFirst(cookie.count).prefix(4))),
             let first = features.first

@@ -97,13 +97,7 @@ extension Handlers {
         let store = try storeOrFail()
         let token = context.token
         return try await stored {
-            var tally = UsageTally(from: from, to: to, grouping: grouping)
-            for record in try store.sessions(
-                overlapping: SessionRecord.timestamp(from), to: SessionRecord.timestamp(to), device: device)
-            where token?.allows(device: record.deviceID) ?? true {
-                tally.add(record)
-            }
-            return tally.report
+            try UsageTally.report(store, from: from, to: to, grouping: grouping, device: device) { token?.allows(device: $0) ?? true }
         }
     }
 

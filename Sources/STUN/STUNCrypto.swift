@@ -46,6 +46,12 @@ public enum STUNCrypto {
 }
 
 /// Password algorithms (RFC 8489 §18.5).
+/// RFC 8489 §9.2: a nonce that starts with this cookie goes on with four base64 characters of
+/// 24 security-feature bits (bit 0, the first: the server offers PASSWORD-ALGORITHMS).
+public enum NonceSecurityFeatures {
+    public static let cookie = "obMatJos2"
+}
+
 public enum PasswordAlgorithm: UInt16, Sendable, CaseIterable {
     case md5 = 0x0001
     case sha256 = 0x0002

@@ -101,6 +101,20 @@ public struct UsageTally {
         return grouping == .day ? month + String(format: "-%02d", c.day!) : month
     }
 
+    /// The usage `store` holds for `from..<to` (every device, or `device`), counting the records
+    /// `covers` lets through (a device-limited token's devices).
+    public static func report(
+        _ store: any SessionStore, from: Date, to: Date, grouping: Grouping?, device: String? = nil,
+        covers: (String) -> Bool = { _ in true }
+    ) throws -> UsageReport {
+        var tally = UsageTally(from: from, to: to, grouping: grouping)
+        for record in try store.sessions(overlapping: SessionRecord.timestamp(from), to: SessionRecord.timestamp(to), device: device)
+        where covers(record.deviceID) {
+            tally.add(record)
+        }
+        return tally.report
+    }
+
     /// The report: rows in the order of their group (device id, or time), and the total.
     public var report: UsageReport {
         UsageReport(

@@ -49,7 +49,7 @@ public struct Authenticator: Sendable {
 
     // MARK: Nonces (RFC 8489 §9.2: "obMatJos2" cookie + 24-bit security features)
 
-    static let nonceCookie = "obMatJos2"
+    static let nonceCookie = NonceSecurityFeatures.cookie
     /// Features: password algorithms (bit 0) and username anonymity (bit 1).
     static let nonceFeatures = Base64.encode([0xC0, 0, 0])
 

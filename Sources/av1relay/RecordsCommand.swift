@@ -113,13 +113,7 @@ enum RecordsCommand {
             case "usage":
                 guard let store = keeper.store else { return fail("records usage: there is no session store (session-store none)", 1) }
                 let report = try keeper.audited(actor: "cli", action: "records usage", device: device, records: \.records) {
-                    var tally = UsageTally(from: period!.from, to: period!.to, grouping: grouping)
-                    for r in try store.sessions(
-                        overlapping: SessionRecord.timestamp(period!.from), to: SessionRecord.timestamp(period!.to), device: device)
-                    {
-                        tally.add(r)
-                    }
-                    return tally.report
+                    try UsageTally.report(store, from: period!.from, to: period!.to, grouping: grouping, device: device)
                 }
                 output = csv ? Data(report.csv.utf8) : try encoder.encode(report)
             default:

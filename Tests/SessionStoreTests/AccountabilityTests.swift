@@ -15,19 +15,7 @@ enum TrailKind: String, CaseIterable, CustomTestStringConvertible {
         switch self {
         case .sqlite:
             let path = dir.path("s.sqlite")
-            return (
-                try SQLiteSessionStore(path: path),
-                { statement in
-                    let p = try Process.run(
-                        URL(fileURLWithPath: "/usr/bin/env"),
-                        arguments: [
-                            "python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
-                            path, statement,
-                        ])
-                    p.waitUntilExit()
-                    guard p.terminationStatus == 0 else { throw StoreError("sqlite3 refused: \(statement)") }
-                }
-            )
+            return (try SQLiteSessionStore(path: path), { try runSQLite(path, $0) })
         case .postgres:
             let server = try PostgresServer.shared.get()
             let name = PostgresServer.databaseName()
@@ -37,6 +25,17 @@ enum TrailKind: String, CaseIterable, CustomTestStringConvertible {
             return (AuditLog(path: dir.path("audit.jsonl")), nil)
         }
     }
+}
+
+/// Runs `script` on the SQLite file at `path` with Python's sqlite3 (a writer other than the store).
+func runSQLite(_ path: String, _ script: String) throws {
+    let p = try Process.run(
+        URL(fileURLWithPath: "/usr/bin/env"),
+        arguments: [
+            "python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()", path, script,
+        ])
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { throw StoreError("sqlite3 refused: \(script)") }
 }
 
 func entry(_ i: Int, device: String? = "r1", actor: String = "support") -> AuditEntry {
@@ -136,13 +135,7 @@ struct AuditTrailTests {
             INSERT INTO audit (at, action, records) VALUES ('2026-11-01T00:00:00.000Z', 'retention', 3);
             INSERT INTO audit (at, action, records) VALUES ('2026-11-02T00:00:00.000Z', 'delete', 5);
             """
-        let p = try Process.run(
-            URL(fileURLWithPath: "/usr/bin/env"),
-            arguments: [
-                "python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()", path,
-                script,
-            ])
-        p.waitUntilExit()
+        try runSQLite(path, script)
         let store = try SQLiteSessionStore(path: path)
         let trail = try store.auditEntries(.all)
         #expect(trail.map(\.actor) == ["relay", "unknown"] && trail.map(\.action) == ["retention", "records delete"])
