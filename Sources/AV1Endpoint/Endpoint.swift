@@ -155,6 +155,7 @@ public final class Endpoint {
                     nextRTCP = now + 1
                 }
             }
+            if let at = config.roamAt, report.roam == nil, now >= start + at { try roam(at: now - start) }
             if now >= nextRefresh {
                 try refresh()
                 nextRefresh = now + config.refreshInterval
@@ -173,6 +174,27 @@ public final class Endpoint {
             flushDelayed(now: Self.now())
             if let m = try connection.receive(timeoutMillis: 10) { handle(m) }
         }
+    }
+
+    /// RFC 8016: a new local address (Wi-Fi to 4G), the allocation taken along with its ticket.
+    /// The peer sees nothing change: the relayed address is the same.
+    func roam(at seconds: Double) throws {
+        let before = connection.localAddress
+        let fresh = try RelayConnection(to: connection.server, transport: config.transport, tls: config.tls, from: roamTarget(before))
+        let millis = try turn.roam(to: fresh)
+        connection = fresh
+        report.roam = RoamReport(
+            atSeconds: seconds, from: before.map { "\($0)" } ?? "?", to: fresh.localAddress.map { "\($0)" } ?? "?", refreshMillis: millis)
+        for m in turn.takeBacklog() { handle(m) }
+    }
+
+    /// `roamTo`, or from 127.0.0.1 the next loopback address (another "network" on one host), or
+    /// the same address with a new port (a new 5-tuple all the same).
+    func roamTarget(_ current: TransportAddress?) -> IPAddress? {
+        if let to = config.roamTo { return to }
+        guard let current else { return nil }
+        if case .v4(let v) = current.ip, v >> 24 == 127 { return .v4(v &+ 1) }
+        return current.ip
     }
 
     /// Keeps the allocation alive (RFC 8656 §7); the robot's refreshes carry its link telemetry.
@@ -234,7 +256,7 @@ extension Endpoint {
             connection = try RelayConnection(to: server, transport: config.transport, tls: config.tls)
             turn = TURNClient(connection: connection, username: config.username, password: config.password)
             do {
-                try turn.allocate()
+                try turn.allocate(mobility: config.roamAt != nil)
                 report.relay = "\(server)"
                 report.passwordAlgorithm = turn.algorithm == .sha256 ? "SHA-256" : "MD5"
                 if config.transport == .tls { report.tlsVerified = !config.tls.insecure }

@@ -34,6 +34,10 @@ public struct EndpointConfiguration: Sendable {
     public var maxRedirects = 3
     /// Behave like a client that does not understand 300 (pion's): ask the same relay again.
     public var ignoreRedirects = false
+    /// RFC 8016 mobility: seconds into the call at which this end moves to a new local address
+    /// (`roamTo`, or a new port on its address) and takes its allocation along; nil: it stays.
+    public var roamAt: Double?
+    public var roamTo: IPAddress?
     /// Seconds between Refresh requests carrying link telemetry (robot) or plain refreshes (app).
     public var refreshInterval = 5.0
 

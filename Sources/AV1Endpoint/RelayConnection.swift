@@ -26,9 +26,11 @@ public final class RelayConnection {
     }
 
     /// `tls`: how a TLS relay's certificate is checked (by default against the system's trust
-    /// store and the relay's IP address).
+    /// store and the relay's IP address). `local`: the address to send from (a robot that roams
+    /// to another network); by default the system picks one.
     public init(
-        to server: TransportAddress, transport: RelayTransport, tls verification: TLSVerification = .init(), timeoutSeconds: Double = 5
+        to server: TransportAddress, transport: RelayTransport, tls verification: TLSVerification = .init(), from local: IPAddress? = nil,
+        timeoutSeconds: Double = 5
     )
         throws
     {
@@ -37,6 +39,16 @@ public final class RelayConnection {
         let family = server.family == .ipv4 ? AF_INET : AF_INET6
         fd = socket(family, transport == .udp ? Int32(SOCK_DGRAM.rawValue) : Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
+        if let local {
+            var here = sockaddr_storage()
+            let size = SocketAddress.write(TransportAddress(ip: local, port: 0), into: &here)
+            let bound = withUnsafePointer(to: &here) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) } }
+            guard bound == 0 else {
+                let why = String(cString: strerror(errno))
+                close(fd)
+                throw Failure(description: "cannot send from \(local): \(why)")
+            }
+        }
         var storage = sockaddr_storage()
         let length = SocketAddress.write(server, into: &storage)
         let rc = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) } }

@@ -88,6 +88,8 @@ public struct EndpointReport: Codable, Sendable {
     public var bytesToRelay = 0
     public var bytesFromRelay = 0
     public var unknownDatagrams = 0
+    /// RFC 8016: the move to a new address, when this end roamed.
+    public var roam: RoamReport?
 
     init(role: EndpointRole, transport: String) {
         self.role = role
@@ -96,6 +98,17 @@ public struct EndpointReport: Codable, Sendable {
 }
 
 /// A robot and an app, each with its report, and whether media flowed as it should.
+/// One move of an endpoint to a new local address, taking its allocation along.
+public struct RoamReport: Codable, Sendable {
+    /// Seconds into the call.
+    public var atSeconds: Double
+    /// The local address before and after (the endpoint's own, never the relay's view).
+    public var from: String
+    public var to: String
+    /// How long the Refresh with the ticket took, the 438 for the old address's nonce included.
+    public var refreshMillis: Double
+}
+
 public struct PairReport: Codable, Sendable {
     public var robot: EndpointReport
     public var app: EndpointReport
@@ -149,6 +162,7 @@ public struct PairReport: Codable, Sendable {
             "\(ok ? "OK" : "FAILED") \(robot.transport): video \(Int(videoDelivered * 100)) % decoded (\(video?.framesDecoded ?? 0)/\(robot.videoFramesSent)), "
             + "audio \(Int(robotAudioDelivered * 100)) %/\(Int(appAudioDelivered * 100)) %, loss \(video?.lossPercent ?? 0) %, "
             + "jitter \(audio?.jitterMillis ?? 0) ms, rtt p50 \(app.rttMillis.p50 ?? 0) ms, srtp \(app.srtpProfile ?? "none")"
+            + (robot.roam.map { ", roamed at \(round3($0.atSeconds)) s (\(round3($0.refreshMillis)) ms)" } ?? "")
             + (problems.isEmpty ? "" : " — " + problems.joined(separator: "; "))
     }
 }

@@ -4,7 +4,8 @@ import STUN
 /// The endpoint's side of TURN (RFC 8656 §6–§12): an allocation on the relay, a permission and a
 /// channel to the peer, refreshes, and ChannelData/Data indications both ways.
 final class TURNClient {
-    let connection: RelayConnection
+    /// Replaced when the endpoint roams to a new address (RFC 8016, `roam(to:)`).
+    private(set) var connection: RelayConnection
     let username: String
     let password: String
     var realm = ""
@@ -17,6 +18,8 @@ final class TURNClient {
     private(set) var relayed: TransportAddress?
     private(set) var mapped: TransportAddress?
     private(set) var lifetime: UInt32 = 600
+    /// RFC 8016: the relay's latest MOBILITY-TICKET, when the Allocate asked for one.
+    private(set) var ticket: [UInt8]?
     static let channel: UInt16 = 0x4000
     private var peer: TransportAddress?
     /// Messages that arrived while waiting for a response: handed to the endpoint later.
@@ -125,8 +128,12 @@ final class TURNClient {
         return backlog
     }
 
-    func allocate() throws {
-        let r = try transact(.allocate) { $0.append(.requestedTransport, [17, 0, 0, 0]) }
+    /// `mobility`: ask for a MOBILITY-TICKET (RFC 8016 §3.1), to be able to `roam` later.
+    func allocate(mobility: Bool = false) throws {
+        let r = try transact(.allocate) { b in
+            b.append(.requestedTransport, [17, 0, 0, 0])
+            if mobility { b.append(.mobilityTicket, []) }
+        }
         if (try? r.errorCode())?.code == 300, let server = try? r.plainAddress(.alternateServer) {
             // Only an answer that proves it knows our key may send us elsewhere (RFC 8489 §10).
             guard !key.isEmpty, r.verifyIntegrity(key: key) == true else {
@@ -140,6 +147,39 @@ final class TURNClient {
         self.relayed = relayed
         mapped = try? r.xorAddress(.xorMappedAddress)
         lifetime = (try? r.uint32(.lifetime)) ?? 600
+        if mobility {
+            guard let t = r.value(.mobilityTicket), !t.isEmpty else {
+                throw Failure(description: "Allocate: the relay gave no MOBILITY-TICKET (mobility = off?)")
+            }
+            ticket = Array(t)
+        }
+    }
+
+    /// RFC 8016 §3.2: the endpoint's address changed. From `connection` (the new 5-tuple), a
+    /// Refresh with the ticket takes the allocation along — the same relayed address, permission
+    /// and channel — and brings the next ticket. The nonce was bound to the old address: the 438
+    /// on the way is expected. Returns how long the move took (ms).
+    func roam(to connection: RelayConnection) throws -> Double {
+        guard let ticket else { throw Failure(description: "roam: the allocation has no MOBILITY-TICKET") }
+        let old = self.connection
+        self.connection = connection
+        let started = Date()
+        let r: STUNMessage
+        do {
+            r = try transact(.refresh) { b in
+                b.append(.lifetime, uint32: 600)
+                b.append(.mobilityTicket, ticket)
+            }
+        } catch {
+            self.connection = old
+            throw error
+        }
+        guard r.messageClass == .successResponse, r.verifyIntegrity(key: key) != false else {
+            self.connection = old
+            throw Failure(description: "Refresh with the MOBILITY-TICKET refused: \(describe(r))")
+        }
+        if let next = r.value(.mobilityTicket), !next.isEmpty { self.ticket = Array(next) }
+        return Date().timeIntervalSince(started) * 1000
     }
 
     /// Permission and channel to the peer (ChannelBind installs the permission too, §12.2).
@@ -161,6 +201,7 @@ final class TURNClient {
         guard r.messageClass == .successResponse || (lifetime == 0 && (try? r.errorCode())?.code == 437) else {
             throw Failure(description: "Refresh refused: \(describe(r))")
         }
+        if let next = r.value(.mobilityTicket), !next.isEmpty { ticket = Array(next) }
         if let peer, lifetime != 0 { try bind(peer: peer) }  // keeps channel and permission alive
     }
 

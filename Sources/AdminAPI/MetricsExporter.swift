@@ -210,6 +210,13 @@ public final class MetricsExporter: Sendable {
                     "av1relay_allocations_ended_total", [("reason", label(reason.rawValue))],
                     "Allocations ended, by reason", events.allocationsEnded[i], always: false))
         }
+        for (i, path) in ["worker", "across_workers"].enumerated() {
+            all.append(
+                counter(
+                    "av1relay_allocations_moved_total", [("path", path)],
+                    "Mobile allocations moved to their client's new 5-tuple (RFC 8016), within a worker or across workers",
+                    events.allocationsMoved[i], always: false))
+        }
         for (i, denial) in TURNEventCounts.denials.enumerated() {
             all.append(
                 counter(

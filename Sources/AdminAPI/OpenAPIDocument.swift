@@ -341,6 +341,25 @@ enum OpenAPIDocument {
                         "type": "string"
                       }
                     }
+                  },
+                  "mobility": {
+                    "description": "Only when a side moved to a new address during the session and kept its allocation (RFC 8016): by side (robot, app), how often and the longest silence a move caused.",
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": "object",
+                      "required": [
+                        "moves",
+                        "longest_gap_ms"
+                      ],
+                      "properties": {
+                        "moves": {
+                          "type": "integer"
+                        },
+                        "longest_gap_ms": {
+                          "type": "number"
+                        }
+                      }
+                    }
                   }
                 }
               },

@@ -28,3 +28,13 @@ int av1_md5(const void *data, size_t len, uint8_t out[16]) { return digest(EVP_m
 int av1_sha256(const void *data, size_t len, uint8_t out[32]) { return digest(EVP_sha256(), data, len, out); }
 
 int av1_random(void *out, size_t len) { return RAND_bytes(out, (int)len) == 1 ? 0 : -1; }
+
+int av1_aes256_block(const uint8_t key[32], const uint8_t in[16], uint8_t out[16], int encrypt) {
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (!ctx) return -1;
+    int n = 0, ok = EVP_CipherInit_ex(ctx, EVP_aes_256_ecb(), NULL, key, NULL, encrypt ? 1 : 0) == 1;
+    if (ok) ok = EVP_CIPHER_CTX_set_padding(ctx, 0) == 1;
+    if (ok) ok = EVP_CipherUpdate(ctx, out, &n, in, 16) == 1 && n == 16;
+    EVP_CIPHER_CTX_free(ctx);
+    return ok ? 0 : -1;
+}

@@ -51,6 +51,8 @@ public final class Worker: @unchecked Sendable {
     var udpListeners: [Listener] = []
     var streamListeners: [Listener] = []
     var relays: Set<Int32> = []
+    /// The relay's other workers, for mobility moves (`WorkerGroup`).
+    var group: WorkerGroup?
 
     // Streams (Worker+Streams.swift): the connections this worker owns.
     var connections: [Int32: StreamConnection] = [:]
@@ -89,6 +91,7 @@ public final class Worker: @unchecked Sendable {
         self.queue = DispatchQueue(label: "av1relay.worker.\(index)", qos: .userInteractive)
         self.resources = WorkerResources(pool: pool, quota: quota, pairing: pairing, hairpin: hairpin, fleet: fleet)
         self.engine = TURNEngine(configuration: configuration, resources: resources)
+        engine.workerIndex = UInt16(truncatingIfNeeded: index)
         epoll = av1_epoll_create()
         wake = av1_eventfd()
         recvSlots = .allocate(capacity: Worker.batch)
@@ -333,7 +336,7 @@ public final class Worker: @unchecked Sendable {
     /// (stream connections get their frames written in order), then zeroes the outbox.
     func flush() {
         let datagrams = outbox.datagrams
-        if datagrams.isEmpty && outbox.events.isEmpty && outbox.legs.isEmpty { return }
+        if datagrams.isEmpty && outbox.events.isEmpty && outbox.legs.isEmpty && outbox.moves.isEmpty { return }
         guard let base = outbox.storage.baseAddress else { return }
         var i = 0
         while i < datagrams.count {
@@ -364,6 +367,7 @@ public final class Worker: @unchecked Sendable {
             onEvents(outbox.events)
         }
         if !outbox.legs.isEmpty { onLegs(outbox.legs) }
+        for move in outbox.moves { carry(move) }
         outbox.scrub(upTo: outbox.used)
         outbox.removeAll()
     }
@@ -387,6 +391,39 @@ public final class Worker: @unchecked Sendable {
         relays.insert(endpoint.socket)
         watch(endpoint.socket, .relay)
     }
+
+    /// A mobility move stops this worker reading these relay sockets, or starts it; they stay open.
+    func handOver(_ relays: [RelayEndpoint]) {
+        for r in relays where self.relays.remove(r.socket) != nil { unwatch(r.socket) }
+    }
+
+    func takeOver(_ relays: [RelayEndpoint]) { for r in relays { watchRelay(r) } }
+
+    // MARK: Mobility
+
+    /// A Refresh with a mobility ticket arrived here for an allocation another worker holds
+    /// (SO_REUSEPORT put the client's new 5-tuple on this worker's socket): the owner releases the
+    /// allocation on its thread, and this worker adopts it on its own and answers — two hops
+    /// through the workers' mailboxes, so neither loop takes a lock and the packet path stays as
+    /// it is. From then on the allocation is this worker's, relay sockets included.
+    func carry(_ move: MobilityMove) {
+        guard let owner = group?.worker(Int(move.ticket.worker)) else {
+            return perform { [self] in settle(move, refusal: .allocationMismatch) }
+        }
+        owner.perform { [self] in
+            do throws(TURNRejection) {
+                let allocation = try owner.engine.release(for: move)
+                let handed = HandedAllocation(allocation)
+                perform { [self] in
+                    engine.adopt(handed.allocation, move: move, now: clock.now(), out: outbox)
+                }
+            } catch {
+                perform { [self] in settle(move, refusal: error) }
+            }
+        }
+    }
+
+    private func settle(_ move: MobilityMove, refusal: TURNRejection) { engine.refuse(move, refusal, out: outbox) }
 
     func unwatchRelay(_ endpoint: RelayEndpoint) {
         guard relays.remove(endpoint.socket) != nil else { return }
@@ -463,6 +500,8 @@ final class WorkerResources: RelayResources {
     private func now() -> Int64 { worker?.clock.now().millis ?? av1_monotonic_ms() }
 
     func closeRelay(_ endpoint: RelayEndpoint) { worker?.unwatchRelay(endpoint) }
+    func handOver(_ relays: [RelayEndpoint]) { worker?.handOver(relays) }
+    func takeOver(_ relays: [RelayEndpoint]) { worker?.takeOver(relays) }
     func acquireAllocation(user: String) -> QuotaResult { quota.acquire(user: user) }
     func releaseAllocation(user: String) { quota.release(user: user) }
     func registerPairing(_ entry: PairingEntry) { pairing.register(entry) }
@@ -476,4 +515,34 @@ final class WorkerResources: RelayResources {
         hairpin.delivery(to: relayed, from: source, now: now)
     }
     func listenerSocket(for server: TransportAddress) -> SocketID? { worker?.udpListeners.first { $0.address == server }?.fd }
+}
+
+/// An allocation on its way from one worker to another: touched by the owner until it hands it
+/// over, then only by the adopter.
+struct HandedAllocation: @unchecked Sendable {
+    let allocation: Allocation
+    init(_ allocation: Allocation) { self.allocation = allocation }
+}
+
+/// The workers of one relay, so that one can reach another (mobility moves). Filled once before
+/// the workers start, read-only after.
+public final class WorkerGroup: @unchecked Sendable {
+    private var members: [Weak] = []
+
+    struct Weak {
+        weak var worker: Worker?
+    }
+
+    public init() {}
+
+    /// Makes `workers` one group (each can reach every other by its index).
+    public static func join(_ workers: [Worker]) {
+        let group = WorkerGroup()
+        group.members = workers.map { Weak(worker: $0) }
+        for w in workers { w.group = group }
+    }
+
+    func worker(_ index: Int) -> Worker? {
+        members.first { $0.worker?.index == index }?.worker
+    }
 }

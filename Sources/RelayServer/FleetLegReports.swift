@@ -27,6 +27,9 @@ struct WireLegReport: Codable {
     var lastActivity: Int64
     var ended: String?
     var endedAt: Int64?
+    /// Mobility (absent from an older member's reports).
+    var moves: Int?
+    var longestMoveGap: Int64?
 
     init(_ r: LegReport) {
         legID = r.legID
@@ -44,6 +47,8 @@ struct WireLegReport: Codable {
         lastActivity = r.lastActivity
         ended = r.ended?.rawValue
         endedAt = r.endedAt
+        moves = r.moves
+        longestMoveGap = r.longestMoveGap
     }
 
     /// The report with its times moved onto this relay's monotonic clock (`shift` µs).
@@ -65,7 +70,7 @@ struct WireLegReport: Codable {
             rtcpPackets: rtcpPackets, dtlsStartedAt: moved(dtlsStartedAt), dtlsCompletedAt: moved(dtlsCompletedAt),
             requests: transactions(requests), responses: transactions(responses), telemetry: telemetry,
             lastActivity: moved(lastActivity) ?? 0, ended: ended.flatMap { TURNEvent.DeletionReason(rawValue: $0) },
-            endedAt: moved(endedAt))
+            endedAt: moved(endedAt), moves: moves ?? 0, longestMoveGap: longestMoveGap ?? 0)
     }
 }
 

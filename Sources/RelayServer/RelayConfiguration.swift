@@ -39,6 +39,9 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var pairing = false
     /// In-process delivery between two allocations of this relay (DESIGN §4).
     public var hairpin = true
+    /// RFC 8016 mobility: allocations that ask get a MOBILITY-TICKET that moves them to a new
+    /// 5-tuple (a robot from Wi-Fi to 4G).
+    public var mobility = true
     /// Session records (DESIGN §5): a JSON Lines file (nil: none) and/or standard output.
     public var sessionLog: String? = "sessions.jsonl"
     public var sessionStdout = false
@@ -347,6 +350,14 @@ extension RelayConfiguration {
         ) {
             c, v throws(Invalid) in
             c.hairpin = try onOff("hairpin", v)
+        },
+        Option(
+            key: "mobility", value: "on|off",
+            help:
+                "RFC 8016: an allocation that asks gets a MOBILITY-TICKET, and keeps its call when its client's address changes (default on)"
+        ) {
+            c, v throws(Invalid) in
+            c.mobility = try onOff("mobility", v)
         },
         Option(
             key: "pairing", value: "on|off",

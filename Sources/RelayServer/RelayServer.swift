@@ -218,6 +218,9 @@ public final class RelayServer: @unchecked Sendable {
         }
         engineConfiguration.hairpin = c.hairpin
         engineConfiguration.maxBytesPerSecond = c.maxBps
+        // A key of this run only: a ticket names an allocation of this process, and no allocation
+        // outlives it.
+        engineConfiguration.mobilityKey = c.mobility ? STUNCrypto.randomBytes(32) : nil
         engineConfiguration.channelRange = c.channelRange == "rfc5766" ? STUNDataPath.legacyChannelRange : STUNDataPath.channelRange
         engineConfiguration.software = "av1relay \(RelayVersion.current)"
         let pool = RelayPortPool(
@@ -241,6 +244,7 @@ public final class RelayServer: @unchecked Sendable {
                 fleet: fleetChannel)
         }
         self.workers = workers
+        WorkerGroup.join(workers)
         fleetReporter = fleetSockets[count]
         // The workers' callbacks reach the server without keeping it alive (no cycle).
         let server = WeakServer(self)
@@ -430,6 +434,8 @@ public final class RelayServer: @unchecked Sendable {
                 logger.debug("request refused", metadata: ["method": "\(method)", "code": "\(code)"])
             case .peerDenied(let denial):
                 logger.debug("peer refused", metadata: ["class": "\(denial.rawValue)"])
+            case .allocationMoved(let across):
+                logger.debug("allocation moved to its client's new address", metadata: ["across_workers": "\(across)"])
             case .fleetLegs:
                 logger.debug("leg report from a fleet member")
             }

@@ -40,6 +40,8 @@ public struct STUNAttributeType: RawRepresentable, Hashable, Sendable {
     public static let additionalAddressFamily = Self(0x8000)
     public static let addressErrorCode = Self(0x8001)
     public static let icmp = Self(0x8004)
+    // RFC 8016 (mobility; comprehension-optional)
+    public static let mobilityTicket = Self(0x8030)
     // RFC 8445 (ICE connectivity checks pass through and may reach us as Binding requests)
     public static let priority = Self(0x0024)
     public static let useCandidate = Self(0x0025)

@@ -36,6 +36,15 @@ public enum STUNCrypto {
         return out
     }
 
+    /// One AES-256 block: 16 bytes in, 16 out (`encrypt` false: decrypt).
+    public static func aes256Block(_ block: [UInt8], key: [UInt8], encrypt: Bool) -> [UInt8] {
+        precondition(key.count == 32 && block.count == 16, "AES-256 takes a 32-byte key and 16-byte blocks")
+        var out = [UInt8](repeating: 0, count: 16)
+        let rc = av1_aes256_block(key, block, &out, encrypt ? 1 : 0)
+        precondition(rc == 0, "AES-256 failed")
+        return out
+    }
+
     /// Constant-time equality (MAC comparison must not leak where bytes differ).
     public static func constantTimeEqual(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
         guard a.count == b.count else { return false }

@@ -24,6 +24,20 @@ public struct SessionRecord: Codable, Sendable, Equatable {
     public var dtls: DTLSSummary
     public var quality: Quality
     public var signal: SignalRecord
+    /// By side ("robot", "app"), when a side moved to a new address during the session and kept
+    /// its allocation (RFC 8016 mobility): how often, and the longest silence a move caused.
+    /// Absent when nobody moved.
+    public var mobility: [String: Mobility]? = nil
+
+    public struct Mobility: Codable, Sendable, Equatable {
+        public var moves: Int
+        public var longestGapMillis: Double
+
+        enum CodingKeys: String, CodingKey {
+            case moves
+            case longestGapMillis = "longest_gap_ms"
+        }
+    }
 
     public struct StreamSummary: Codable, Sendable, Equatable {
         public var streams: Int
@@ -75,7 +89,7 @@ public struct SessionRecord: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case schema, type, start, end, transports, directions, dtls, quality, signal
+        case schema, type, start, end, transports, directions, dtls, quality, signal, mobility
         case sessionID = "session_id", deviceID = "device_id", durationSeconds = "duration_s", endReason = "end_reason"
         case rttMillis = "rtt_ms"
     }

@@ -310,6 +310,13 @@ public final class SessionRegistry: Sendable {
         var signal = SignalSummary()
         for leg in legs where leg.role == .robot { if let summary = signals[leg.legID] { signal.merge(summary) } }
         let transports = Dictionary(legs.map { ($0.role.rawValue, "\($0.transport)") }, uniquingKeysWith: { _, last in last })
+        var mobility: [String: SessionRecord.Mobility] = [:]
+        for leg in legs where leg.moves > 0 {
+            let before = mobility[leg.role.rawValue]
+            mobility[leg.role.rawValue] = .init(
+                moves: (before?.moves ?? 0) + leg.moves,
+                longestGapMillis: max(before?.longestGapMillis ?? 0, round2(Double(leg.longestMoveGap) / 1000)))
+        }
         return SessionRecord(
             type: reason == nil ? "interim" : "final", sessionID: session.id, deviceID: device,
             start: Self.iso(session.startUnix),
@@ -324,7 +331,8 @@ public final class SessionRegistry: Sendable {
                 ranges: signal.ranges.mapValues { .init(min: $0.min, avg: $0.avg, max: $0.max) },
                 wifiBand: signal.wifiBand.map { ["1": "2.4GHz", "2": "5GHz", "3": "6GHz"]["\($0)"] ?? "other" },
                 radioType: signal.radioType.map { ["1": "lte", "2": "nr", "3": "umts", "4": "gsm"]["\($0)"] ?? "other" },
-                operatorCode: signal.operatorCode))
+                operatorCode: signal.operatorCode),
+            mobility: mobility.isEmpty ? nil : mobility)
     }
 
     /// Milliseconds covered by the union of `[first, last]` intervals (monotonic µs).

@@ -3,14 +3,20 @@ import STUN
 /// One allocation (RFC 8656 §2.2): the relayed transport addresses a client holds, with its
 /// permissions and channel bindings. Lives in one worker's engine.
 public final class Allocation {
-    public let fiveTuple: FiveTuple
+    /// Where the client is: changed only by a mobility move (RFC 8016, TURNEngine+Mobility).
+    public internal(set) var fiveTuple: FiveTuple
     /// The socket the client's packets arrive on and its replies leave from.
-    public let clientSocket: SocketID
+    public internal(set) var clientSocket: SocketID
     public let username: String
     /// Long-term key the allocation was created with; later requests must use the same user (441).
     let key: [UInt8]
     /// Its place in the pairing registry, when pairing is enforced.
-    let pairing: PairingEntry?
+    var pairing: PairingEntry?
+    /// RFC 8016: the Allocate asked for a MOBILITY-TICKET; `generation` is the ticket's that may
+    /// move it next (each move spends one), `moves` how often it moved.
+    var mobile = false
+    var ticketGeneration: UInt32 = 0
+    public internal(set) var moves = 0
     /// With pairing enforced: the exact partner addresses it was allowed to reach. Permissions are
     /// per IP (RFC 8656 §9), and on one relay every relayed address shares the IP, so the data path
     /// also checks the port against this set.

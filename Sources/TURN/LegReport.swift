@@ -25,6 +25,9 @@ public struct LegReport: Sendable {
     public var endedAt: Int64?
     /// The partner is on another member of the fleet: the report goes to the device's home.
     public var remotePartner = false
+    /// Mobility (RFC 8016): moves to a new 5-tuple, and the longest silence one caused (µs).
+    public var moves = 0
+    public var longestMoveGap: Int64 = 0
 
     public var packets: Int { streams.reduce(0) { $0 + $1.packets } }
 
@@ -32,7 +35,7 @@ public struct LegReport: Sendable {
         legID: UInt64, device: String, role: Identity.Role, transport: TransportProtocol, startedUnix: Int64,
         streams: [TrafficAnalyzer.Stream], rtcpPackets: Int, dtlsStartedAt: Int64?, dtlsCompletedAt: Int64?,
         requests: [(TransactionID, Int64)], responses: [(TransactionID, Int64)], telemetry: [LinkTelemetry], lastActivity: Int64,
-        ended: TURNEvent.DeletionReason?, endedAt: Int64?, remotePartner: Bool = false
+        ended: TURNEvent.DeletionReason?, endedAt: Int64?, remotePartner: Bool = false, moves: Int = 0, longestMoveGap: Int64 = 0
     ) {
         self.legID = legID
         self.device = device
@@ -50,13 +53,15 @@ public struct LegReport: Sendable {
         self.ended = ended
         self.endedAt = endedAt
         self.remotePartner = remotePartner
+        self.moves = moves
+        self.longestMoveGap = longestMoveGap
     }
 }
 
 extension TURNEngine {
     /// Reports of every paired allocation (call about once a second; drains Binding transactions).
     public mutating func legReports() -> [LegReport] {
-        allocations.values.compactMap { $0.pairing == nil ? nil : $0.legReport(ended: nil) }
+        (Array(allocations.values) + orphans.values).compactMap { $0.pairing == nil ? nil : $0.legReport(ended: nil) }
     }
 }
 
@@ -72,6 +77,6 @@ extension Allocation {
             streams: Array(analyzer.streams.values), rtcpPackets: analyzer.rtcpPackets, dtlsStartedAt: analyzer.dtlsStartedAt,
             dtlsCompletedAt: analyzer.dtlsCompletedAt, requests: requests, responses: responses,
             telemetry: telemetry, lastActivity: analyzer.lastActivity, ended: ended, endedAt: ended == nil ? nil : now,
-            remotePartner: !remotePartners.isEmpty)
+            remotePartner: !remotePartners.isEmpty, moves: analyzer.moves, longestMoveGap: analyzer.longestMoveGap)
     }
 }

@@ -19,6 +19,9 @@ public final class Outbox {
     public var events: [TURNEvent] = []
     /// Final reports of paired allocations that ended (session analytics).
     public var legs: [LegReport] = []
+    /// Mobility moves whose allocation another worker holds (TURNEngine+Mobility): the I/O
+    /// layer takes them there.
+    public var moves: [MobilityMove] = []
     /// Datagrams dropped because the arena was full (the I/O layer flushes before that happens).
     public private(set) var overflows = 0
 
@@ -80,6 +83,7 @@ public final class Outbox {
         datagrams.removeAll(keepingCapacity: true)
         events.removeAll(keepingCapacity: true)
         legs.removeAll()
+        moves.removeAll()
         used = 0
     }
 
@@ -97,6 +101,8 @@ public enum TURNEvent: Sendable, Equatable {
     case allocationDeleted(reason: DeletionReason, lifetimeSeconds: Int64)
     case requestFailed(method: STUNMethod, code: Int)
     case peerDenied(PeerPolicy.Denial)
+    /// A mobile allocation moved to a client's new 5-tuple (RFC 8016), from this worker or another.
+    case allocationMoved(acrossWorkers: Bool)
     /// Leg reports another member of the fleet sent to this relay, the device's home (authentic,
     /// fresh, new): the encoded reports, the sender's monotonic clock when it sent them, and this
     /// relay's when they arrived (µs). They hold no address.

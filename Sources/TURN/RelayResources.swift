@@ -40,6 +40,10 @@ public protocol RelayResources: AnyObject {
     /// caller; `nil` if unknown or expired.
     func claimReservation(_ token: UInt64) -> RelayEndpoint?
     func closeRelay(_ endpoint: RelayEndpoint)
+    /// A mobility move (RFC 8016): this worker stops reading these relay sockets, which stay open
+    /// for the worker that takes the allocation; `takeOver` starts reading them.
+    func handOver(_ relays: [RelayEndpoint])
+    func takeOver(_ relays: [RelayEndpoint])
     func acquireAllocation(user: String) -> QuotaResult
     func releaseAllocation(user: String)
     /// Pairing (DESIGN §4): allocations announce themselves under their device and role, and look

@@ -86,6 +86,7 @@ extension TURNEngine {
             throw .badRequest("ADDITIONAL-ADDRESS-FAMILY must be IPv6")
         }
         if evenPort.present && additionalFamily != nil { throw .badRequest("EVEN-PORT excludes dual allocation") }
+        let mobile = try wantsMobility(m)
         let identity = Identity(username: credential.username)
         if configuration.pairing && !identity.isPaired {
             throw .forbidden("pairing needs a robot:<id> or app:<id> credential")
@@ -143,6 +144,7 @@ extension TURNEngine {
             relays: relays, expiry: now.millis + lifetime * 1000, created: now.millis,
             allocateTransaction: m.transactionID, pairing: pairing)
         allocation.createdUnix = now.unixSeconds
+        allocation.mobile = mobile
         if let pairing { resources.registerPairing(pairing) }
         allocations[reply.tuple] = allocation
         allocationKinds.count(allocation, by: 1)
@@ -157,6 +159,7 @@ extension TURNEngine {
         }
         b.append(.xorMappedAddress, xorAddress: reply.tuple.client)
         if let (f, code, reason) = addressError { b.appendAddressErrorCode(family: f, code: code, reason: reason) }
+        if let ticket = mobilityTicket(for: allocation) { b.append(.mobilityTicket, ticket) }
         allocation.allocateResponse = reply.send(b, key: credential.key, out: out)
         out.events.append(.allocationCreated(transport: reply.tuple.transport, families: relays.count))
     }
@@ -191,8 +194,20 @@ extension TURNEngine {
     mutating func refresh(_ m: STUNMessage, reply: Reply, credential: Authenticator.Credential, now: TURNTime, out: Outbox)
         throws(TURNRejection)
     {
-        guard let allocation = allocations[reply.tuple] else { throw .allocationMismatch }
+        guard let allocation = allocations[reply.tuple] else {
+            // RFC 8016: from a new 5-tuple, a ticket asks for the client's allocation back.
+            if m.contains(.mobilityTicket) { return try roam(m, reply: reply, credential: credential, now: now, out: out) }
+            throw .allocationMismatch
+        }
         guard allocation.username == credential.username else { throw .wrongCredentials }
+        try renew(allocation, m, reply: reply, key: credential.key, now: now, out: out)
+    }
+
+    /// A Refresh of `allocation` (here, or just moved here): telemetry kept, lifetime set (or the
+    /// allocation deleted at 0) and, for a mobile one, a fresh ticket.
+    mutating func renew(_ allocation: Allocation, _ m: STUNMessage, reply: Reply, key: [UInt8], now: TURNTime, out: Outbox)
+        throws(TURNRejection)
+    {
         // The robot's link telemetry (DESIGN §5), comprehension-optional: kept for the session.
         if allocation.pairing != nil, let v = m.value(LinkTelemetry.attribute), let t = LinkTelemetry(encoded: v) {
             if allocation.telemetry.count < Allocation.maxTelemetry { allocation.telemetry.append(t) }
@@ -210,8 +225,9 @@ extension TURNEngine {
             let lifetime = try desiredLifetime(m)
             allocation.expiry = now.millis + lifetime * 1000
             b.append(.lifetime, uint32: UInt32(lifetime))
+            if let ticket = mobilityTicket(for: allocation) { b.append(.mobilityTicket, ticket) }
         }
-        reply.send(b, key: credential.key, out: out)
+        reply.send(b, key: key, out: out)
     }
 
     // MARK: CreatePermission (RFC 8656 §9.2)

@@ -13,6 +13,13 @@ public struct TURNEngine<Resources: RelayResources> {
 
     var allocations: [FiveTuple: Allocation] = [:]
     var byRelaySocket: [SocketID: Allocation] = [:]
+    /// Mobile allocations whose TCP/TLS connection closed, by id, waiting for their ticket
+    /// (TURNEngine+Mobility).
+    var orphans: [UInt64: Allocation] = [:]
+    /// Mobility Refreshes handed to another worker and not answered yet, by transaction.
+    var movesInFlight: Set<TransactionID> = []
+    /// This engine's worker, named in the mobility tickets it seals.
+    public var workerIndex: UInt16 = 0
     var nextSweep: Int64 = 0
     /// Questions out to other members of the fleet, by their transaction id (TURNEngine+Fleet).
     var pendingFleetChecks: [TransactionID: PendingFleetCheck] = [:]
@@ -26,7 +33,7 @@ public struct TURNEngine<Resources: RelayResources> {
         self.indicationID = TransactionID.random()
     }
 
-    public var allocationCount: Int { allocations.count }
+    public var allocationCount: Int { allocations.count + orphans.count }
     /// Live allocations by client transport and relayed family (metrics), counted as they are
     /// made and deleted.
     public internal(set) var allocationKinds = AllocationKinds()
@@ -189,6 +196,9 @@ public struct TURNEngine<Resources: RelayResources> {
         for allocation in allocations.values where allocation.expiry <= now.millis {
             delete(allocation, reason: .expired, now: now, out: out)
         }
+        for allocation in orphans.values where allocation.expiry <= now.millis {
+            delete(allocation, reason: .connectionClosed, now: now, out: out)
+        }
         expireFleetChecks(now: now, out: out)
         if now.millis >= nextSweep {
             nextSweep = now.millis + 10_000
@@ -198,18 +208,26 @@ public struct TURNEngine<Resources: RelayResources> {
         }
     }
 
-    /// A stream client went away: its allocation goes with it (RFC 8656 §3.1).
+    /// A stream client went away: its allocation goes with it (RFC 8656 §3.1), unless it is mobile
+    /// (RFC 8016): then it waits a while for the client to come back from elsewhere.
     public mutating func connectionClosed(_ tuple: FiveTuple, now: TURNTime, out: Outbox) {
-        if let allocation = allocations[tuple] { delete(allocation, reason: .connectionClosed, now: now, out: out) }
+        guard let allocation = allocations[tuple] else { return }
+        if allocation.mobile && configuration.mobilityKey != nil { return orphan(allocation, now: now) }
+        delete(allocation, reason: .connectionClosed, now: now, out: out)
     }
 
     /// Frees every allocation (shutdown).
     public mutating func removeAll(now: TURNTime, out: Outbox) {
         for allocation in allocations.values { delete(allocation, reason: .shutdown, now: now, out: out) }
+        for allocation in orphans.values { delete(allocation, reason: .shutdown, now: now, out: out) }
     }
 
     mutating func delete(_ allocation: Allocation, reason: TURNEvent.DeletionReason, now: TURNTime, out: Outbox) {
-        guard allocations.removeValue(forKey: allocation.fiveTuple) != nil else { return }
+        if allocations[allocation.fiveTuple] === allocation {
+            allocations[allocation.fiveTuple] = nil
+        } else if orphans.removeValue(forKey: allocation.legID) == nil {
+            return
+        }
         allocationKinds.count(allocation, by: -1)
         publishRoute(allocation, removed: true)
         for relay in allocation.relays {

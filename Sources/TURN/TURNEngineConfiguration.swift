@@ -33,6 +33,12 @@ public struct TURNEngineConfiguration: Sendable {
     /// limit): a token bucket of one second's worth; what does not fit is dropped (`quota`), so a
     /// relay cannot be turned into a flood cannon by its own clients.
     public var maxBytesPerSecond = 0
+    /// The key that seals MOBILITY-TICKETs (RFC 8016; 32 bytes, the same in every worker of one
+    /// relay, never written anywhere); nil: mobility is off and an Allocate asking for it gets 405.
+    public var mobilityKey: [UInt8]?
+    /// How long a mobile allocation outlives its closed TCP/TLS connection, waiting for the client
+    /// to come back with its ticket (seconds).
+    public var mobilityGrace: Int64 = 120
     public var authenticator: Authenticator
     public var peerPolicy: PeerPolicy
 

@@ -16,14 +16,16 @@ public struct TURNEventCounts: Sendable {
         (.binding, "binding"), (.allocate, "allocate"), (.refresh, "refresh"), (.createPermission, "create_permission"),
         (.channelBind, "channel_bind"),
     ]
-    public static let codes = [400, 401, 403, 420, 437, 438, 440, 441, 442, 443, 446, 447, 486, 500, 508]
+    public static let codes = [400, 401, 403, 405, 420, 437, 438, 440, 441, 442, 443, 446, 447, 486, 500, 508]
     static let methodSlots = 6
-    static let codeSlots = 16
+    static let codeSlots = 17
 
-    public var refusals = InlineArray<96, Int>(repeating: 0)
+    public var refusals = InlineArray<102, Int>(repeating: 0)
     public var allocationsCreated = InlineArray<3, Int>(repeating: 0)
     public var allocationsEnded = InlineArray<4, Int>(repeating: 0)
     public var peersDenied = InlineArray<12, Int>(repeating: 0)
+    /// Mobility moves (RFC 8016): within one worker, across workers.
+    public var allocationsMoved = InlineArray<2, Int>(repeating: 0)
 
     public init() {}
 
@@ -44,6 +46,8 @@ public struct TURNEventCounts: Sendable {
                 allocationsEnded[Self.endReasons.firstIndex(of: reason) ?? 0] += 1
             case .peerDenied(let denial):
                 peersDenied[Self.denials.firstIndex(of: denial) ?? 0] += 1
+            case .allocationMoved(let across):
+                allocationsMoved[across ? 1 : 0] += 1
             case .fleetLegs:
                 break
             }
@@ -59,6 +63,7 @@ public struct TURNEventCounts: Sendable {
         s.allocationsCreated += b.allocationsCreated
         s.allocationsEnded += b.allocationsEnded
         s.peersDenied += b.peersDenied
+        s.allocationsMoved += b.allocationsMoved
         return s
     }
 }

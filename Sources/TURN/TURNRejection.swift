@@ -13,6 +13,8 @@ public enum TURNRejection: Error, Equatable, Sendable {
     case malformedAttribute(STUNParseError)
     /// 403 Forbidden: the peer policy or pairing refuses, with why.
     case forbidden(String)
+    /// 405 Mobility Forbidden (RFC 8016 §3.1): this relay gives no MOBILITY-TICKET.
+    case mobilityForbidden
     /// 420 Unknown Attribute: comprehension-required attributes this server does not know
     /// (RFC 8489 §7.3.1), listed in UNKNOWN-ATTRIBUTES.
     case unknownAttributes([STUNAttributeType])
@@ -36,6 +38,7 @@ public enum TURNRejection: Error, Equatable, Sendable {
         case .tryAlternate: 300
         case .badRequest, .malformedAttribute: 400
         case .forbidden: 403
+        case .mobilityForbidden: 405
         case .unknownAttributes: 420
         case .allocationMismatch: 437
         case .addressFamilyNotSupported: 440
@@ -54,6 +57,7 @@ public enum TURNRejection: Error, Equatable, Sendable {
         case .malformedAttribute(.badAttribute(let type)): "Malformed attribute 0x" + String(type.rawValue, radix: 16)
         case .malformedAttribute: "Malformed attribute"
         case .forbidden(let why): why.isEmpty ? "Forbidden" : "Forbidden: \(why)"
+        case .mobilityForbidden: "Mobility Forbidden"
         case .unknownAttributes: "Unknown Attribute"
         case .allocationMismatch: "Allocation Mismatch"
         case .addressFamilyNotSupported: "Address Family not Supported"

@@ -60,12 +60,27 @@ public struct TrafficAnalyzer: Sendable {
     public var requests: [(TransactionID, Int64)] = []
     public var responses: [(TransactionID, Int64)] = []
     public var lastActivity: Int64 = 0
+    /// Mobility (RFC 8016): how often the client moved, and the longest silence a move caused —
+    /// from its last packet before the move to its first after (µs).
+    public var moves = 0
+    public var longestMoveGap: Int64 = 0
+    var silentSince: Int64 = 0
 
     public init() {}
+
+    /// The client moved (RFC 8016): the gap runs from its last packet until its next.
+    mutating func moved(now: Int64) {
+        moves += 1
+        silentSince = lastActivity != 0 ? lastActivity : now
+    }
 
     /// One datagram the client relayed to its peer, at `now` (microseconds).
     public mutating func observe(_ p: UnsafeRawBufferPointer, now: Int64) {
         guard let first = p.first else { return }
+        if silentSince != 0 {
+            longestMoveGap = max(longestMoveGap, now - silentSince)
+            silentSince = 0
+        }
         lastActivity = now
         switch first {
         case 0...3:

@@ -1,6 +1,7 @@
 import AV1Endpoint
 import AV1Media
 import ArgumentParser
+import STUN
 
 /// How long the call lasts and what media goes over it.
 struct CallOptions: ParsableArguments {
@@ -36,7 +37,24 @@ struct CallOptions: ParsableArguments {
             valueName: "profile"))
     var srtp: SRTPChoice?
 
+    @Option(
+        help: ArgumentHelp(
+            "RFC 8016 mobility: the robot moves to a new local address this far into the call and takes its allocation along (asks the relay for a MOBILITY-TICKET).",
+            valueName: "seconds"))
+    var roamAt: Double?
+
+    @Option(
+        help: ArgumentHelp(
+            "With --roam-at: the address the robot moves to (default: from 127.0.0.1 the next loopback address, otherwise a new port).",
+            valueName: "ip"))
+    var roamTo: String?
+
     func validate() throws {
+        if let roamAt, !(roamAt > 0 && roamAt < duration) {
+            throw ValidationError("--roam-at: after the start and before the end of --duration")
+        }
+        if let roamTo, IPAddress(roamTo) == nil { throw ValidationError("--roam-to: '\(roamTo)' is not an IP address") }
+        if roamTo != nil && roamAt == nil { throw ValidationError("--roam-to needs --roam-at") }
         try (1...86_400).validate(duration, flag: "duration")
         try (16...1920).validate(width, flag: "width")
         try (16...1080).validate(height, flag: "height")

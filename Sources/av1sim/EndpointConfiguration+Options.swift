@@ -1,4 +1,5 @@
 import AV1Endpoint
+import STUN
 
 extension EndpointConfiguration {
     /// One end's configuration from the command line.
@@ -17,5 +18,9 @@ extension EndpointConfiguration {
         height = call.height
         fps = call.fps
         videoKbps = call.videoKbps
+        if role == .robot {
+            roamAt = call.roamAt
+            roamTo = call.roamTo.flatMap { IPAddress($0) }
+        }
     }
 }

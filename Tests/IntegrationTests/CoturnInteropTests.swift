@@ -40,14 +40,20 @@ extension IntegrationSuites {
         }
 
         /// Starts av1relay and an echo peer, runs uclient with `mode` and `auth`, returns its summary.
-        static func run(mode: [String], auth: [String], clients: Int = 5, messages: Int = 60) throws -> (Summary, String) {
+        /// `relayLog`, when given, receives the relay's output once uclient is done.
+        static func run(
+            mode: [String], auth: [String], clients: Int = 5, messages: Int = 60, relayArguments: [String] = [],
+            relayLog: ((String) -> Void)? = nil
+        ) throws -> (Summary, String) {
             let relay = try Interop.relay(
                 [
-                    "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--user", "demo:demo-password", "--auth-secret",
-                    "retired-secret", "--auth-secret", secret, "--allow-peer", "127.0.0.0/8", "--channel-range", "rfc5766",
-                ] + RelayPortRanges.arguments(RelayPortRanges.coturnInterop))
+                    "--listen", "127.0.0.1:0", "--tcp-listen", mode.contains("-t") ? "127.0.0.1:0" : "none", "--user",
+                    "demo:demo-password", "--auth-secret", "retired-secret", "--auth-secret", secret, "--allow-peer", "127.0.0.0/8",
+                    "--channel-range", "rfc5766",
+                ] + relayArguments + RelayPortRanges.arguments(RelayPortRanges.coturnInterop))
             defer { relay.stop() }
-            let port = try Interop.port(relay, "udp")
+            defer { relayLog?(relay.text) }
+            let port = try Interop.port(relay, mode.contains("-t") ? "tcp" : "udp")
             let (peer, peerPort) = try Interop.echoPeer()
             defer { peer.stop() }
             let client = try Interop.uclient(mode + auth, port: port, peerPort: peerPort, messages: messages, clients: clients)
@@ -75,6 +81,26 @@ extension IntegrationSuites {
             #expect(summary.sent == 5 * 60, "\(Self.modes[mode].0): \(text.suffix(1500))")
             #expect(summary.mostlyReceived, "\(summary)")
             #expect(summary.littleLost, "\(summary)")
+        }
+
+        /// RFC 8016 with coturn's client: `-M` asks for a MOBILITY-TICKET, reopens its socket on a
+        /// new port (over TCP, sometimes closing the old connection first) and moves each
+        /// allocation with a Refresh it sends twice. Two workers, so moves also cross workers.
+        @Test(arguments: [[String](), ["-t"]])
+        func mobility(transport: [String]) throws {
+            var log = ""
+            let (summary, text) = try Self.run(
+                mode: ["-M", "-c"] + transport, auth: ["-u", "demo", "-w", "demo-password"],
+                relayArguments: ["--workers", "2", "--log-level", "debug"], relayLog: { log = $0 })
+            #expect(summary.sent == 5 * 60, "\(text.suffix(1500))")
+            #expect(summary.mostlyReceived, "\(summary)")
+            #expect(summary.littleLost, "\(summary)")
+            // Every allocation uclient made (at least one per client) moved once.
+            let lines = log.split(separator: "\n")
+            let created = lines.filter { $0.contains("allocation created") }.count
+            let moves = lines.filter { $0.contains("allocation moved to its client's new address") }.count
+            #expect(created >= 5 && moves == created, "\(created) allocations, \(moves) moves: \(log.suffix(3000))")
+            #expect(!log.contains("code=437 method=refresh"), "a move was refused: \(log.suffix(3000))")
         }
 
         @Test func wrongSecretRelaysNothing() throws {

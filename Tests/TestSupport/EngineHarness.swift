@@ -22,6 +22,8 @@ public final class EngineHarness {
     public let out = Outbox()
     public var now = TURNTime(millis: 1_000_000, unixSeconds: 1_800_000_000)
     public private(set) var events: [TURNEvent] = []
+    /// Mobility moves the engine handed to the I/O layer for another worker.
+    public private(set) var moves: [MobilityMove] = []
 
     public init(
         resources: FakeRelayResources = FakeRelayResources(), allow: [CIDR] = [],
@@ -67,9 +69,11 @@ public final class EngineHarness {
         return collect()
     }
 
-    func collect() -> [Sent] {
+    /// What the engine queued since the last call (for calls the harness does not wrap).
+    public func collect() -> [Sent] {
         let sent = out.datagrams.enumerated().map { i, d in Sent(socket: d.socket, destination: d.destination, bytes: out.copy(i)) }
         events += out.events
+        moves += out.moves
         out.removeAll()
         return sent
     }

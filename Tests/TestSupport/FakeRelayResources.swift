@@ -66,6 +66,11 @@ public final class FakeRelayResources: RelayResources {
     }
 
     public func closeRelay(_ endpoint: RelayEndpoint) { open[endpoint.socket] = nil }
+    /// Relay sockets a mobility move stopped and started reading (they stay open).
+    public private(set) var handedOver: [RelayEndpoint] = []
+    public private(set) var takenOver: [RelayEndpoint] = []
+    public func handOver(_ relays: [RelayEndpoint]) { handedOver += relays }
+    public func takeOver(_ relays: [RelayEndpoint]) { takenOver += relays }
 
     public func acquireAllocation(user: String) -> QuotaResult {
         if maxTotal > 0 && allocations >= maxTotal { return .totalQuotaReached }

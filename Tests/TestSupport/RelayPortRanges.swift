@@ -31,6 +31,8 @@ public enum RelayPortRanges {
     public static let metricsRefusals: ClosedRange<UInt16> = 21100...21101
     /// ListenerPortTests (in process): relays that are started and stopped, never allocated on.
     public static let listenerPorts: ClosedRange<UInt16> = 21200...21209
+    /// MobilityWireTests (in process): one allocation moved from socket to socket.
+    public static let mobilityWire: ClosedRange<UInt16> = 21300...21399
     // The av1relay binary
     public static let coturnInterop: ClosedRange<UInt16> = 22000...22999
     public static let streamInterop: ClosedRange<UInt16> = 23000...23999
@@ -48,12 +50,15 @@ public enum RelayPortRanges {
     public static let postgresServers: ClosedRange<UInt16> = 30000...30099
     /// The Prometheus servers the metrics test starts, one port each.
     public static let prometheusServers: ClosedRange<UInt16> = 30100...30199
+    /// MobilityWireTests: calls whose robot roams, through the binary.
+    public static let mobilityCalls: ClosedRange<UInt16> = 30200...30399
 
     public static let all: [(name: String, range: ClosedRange<UInt16>)] = [
         ("udpDataBothWays", udpDataBothWays), ("udpDeniedPeers", udpDeniedPeers), ("udpBadInput", udpBadInput),
         ("udpExhaustion", udpExhaustion), ("tcpDataOverTCP", tcpDataOverTCP), ("tcpGarbage", tcpGarbage),
         ("tcpVanishingClient", tcpVanishingClient), ("tcpTimeoutsAndCaps", tcpTimeoutsAndCaps), ("pairingWire", pairingWire),
         ("streamClose", streamClose), ("datagramLimit", datagramLimit), ("metricsRefusals", metricsRefusals),
+        ("mobilityWire", mobilityWire), ("mobilityCalls", mobilityCalls),
         ("coturnInterop", coturnInterop),
         ("streamInterop", streamInterop), ("av1sim", av1sim), ("sessionRecords", sessionRecords), ("coturnServer", coturnServer),
         ("relayIOUnitTests", relayIOUnitTests), ("sessionStore", sessionStore),

@@ -12,6 +12,8 @@ final class NoSockets: RelayResources {
     }
     func claimReservation(_ token: UInt64) -> RelayEndpoint? { nil }
     func closeRelay(_ endpoint: RelayEndpoint) {}
+    func handOver(_ relays: [RelayEndpoint]) {}
+    func takeOver(_ relays: [RelayEndpoint]) {}
     func acquireAllocation(user: String) -> QuotaResult { .granted }
     func releaseAllocation(user: String) {}
     func registerPairing(_ entry: PairingEntry) {}

@@ -14,5 +14,8 @@ int av1_md5(const void *data, size_t len, uint8_t out[16]);
 int av1_sha256(const void *data, size_t len, uint8_t out[32]);
 /// Cryptographically secure random bytes. 0 on success.
 int av1_random(void *out, size_t len);
+/// One AES-256 block (16 bytes), encrypted or decrypted (`encrypt` 0): the relay's own small
+/// tokens (RFC 8016 mobility tickets), which are unique per issue and MAC'd. 0 on success.
+int av1_aes256_block(const uint8_t key[32], const uint8_t in[16], uint8_t out[16], int encrypt);
 
 #endif
