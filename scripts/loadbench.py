@@ -69,7 +69,9 @@ def start_server(kind, port, binary, workdir, extra=()):
         args = [binary, "--listen", f"127.0.0.1:{port}", "--relay-address", "127.0.0.1", "--min-port", "43000",
                 "--max-port", "47999", "--user", "demo:demo", "--realm", "bench", "--allow-peer", "127.0.0.0/8",
                 "--channel-range", "rfc5766", "--workers", "1", "--user-quota", "0", "--total-quota", "0",
-                "--stats-interval", "0", "--log-level", "warning", "--session-log", "none"] + list(extra)
+                "--stats-interval", "0", "--log-level", "warning", "--session-log", "none",
+                # Every load client shares 127.0.0.1: no per-source metering (coturn has none either).
+                "--source-rate", "0"] + list(extra)
     p = subprocess.Popen(["taskset", "-c", "0"] + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     if p.poll() is not None:

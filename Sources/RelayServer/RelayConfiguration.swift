@@ -71,6 +71,10 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var totalQuota = 20_000
     /// Bytes per second each allocation may send to peers; 0 means unlimited.
     public var maxBps = 1_250_000
+    /// Requests per second per source address that draw a 401 or make an Allocate, and the
+    /// burst (per worker); 0 means unlimited.
+    public var sourceRate = 50
+    public var sourceBurst = 200
     public var defaultLifetime: Int64 = 600
     public var maxLifetime: Int64 = 3600
     public var nonceLifetime: Int64 = 600
@@ -478,6 +482,15 @@ extension RelayConfiguration {
         Option(key: "max-bps", value: "BYTES", help: "bytes per second each allocation may send to peers, 0 = unlimited (default 1250000)")
         {
             c, v throws(Invalid) in c.maxBps = try number("max-bps", v, 0...10_000_000_000)
+        },
+        Option(
+            key: "source-rate", value: "N",
+            help: "401 challenges and Allocates answered per second per source address (per worker), 0 = unlimited (default 50)"
+        ) {
+            c, v throws(Invalid) in c.sourceRate = try number("source-rate", v, 0...1_000_000)
+        },
+        Option(key: "source-burst", value: "N", help: "how many of those a source may have at once (default 200)") {
+            c, v throws(Invalid) in c.sourceBurst = try number("source-burst", v, 1...10_000_000)
         },
         Option(key: "default-lifetime", value: "SECONDS", help: "allocation lifetime when the client asks less (default 600)") {
             c, v throws(Invalid) in c.defaultLifetime = try number("default-lifetime", v, 60...86_400)

@@ -21,7 +21,7 @@ extension RelayServer {
     /// pairing, lifetimes, …) needs a restart, and a reload that changes it is refused whole.
     public static let reloadableKeys: Set<String> = [
         "tls-cert", "tls-key", "auth-secret", "user", "allow-peer", "user-quota", "total-quota", "max-bps", "fleet-member",
-        "admin-token",
+        "admin-token", "source-rate", "source-burst",
     ]
 
     static func authenticator(_ c: RelayConfiguration, nonceKey: [UInt8]) -> Authenticator {
@@ -74,6 +74,8 @@ extension RelayServer {
         if old.userQuota != new.userQuota { outcome.changed["user-quota"] = "\(old.userQuota) → \(new.userQuota)" }
         if old.totalQuota != new.totalQuota { outcome.changed["total-quota"] = "\(old.totalQuota) → \(new.totalQuota)" }
         if old.maxBps != new.maxBps { outcome.changed["max-bps"] = "\(old.maxBps) → \(new.maxBps)" }
+        if old.sourceRate != new.sourceRate { outcome.changed["source-rate"] = "\(old.sourceRate) → \(new.sourceRate)" }
+        if old.sourceBurst != new.sourceBurst { outcome.changed["source-burst"] = "\(old.sourceBurst) → \(new.sourceBurst)" }
         if old.adminTokens != new.adminTokens {
             let kept = new.adminTokens.filter { old.adminTokens.contains($0) }.count
             outcome.changed["admin-token"] = "\(old.adminTokens.count) → \(new.adminTokens.count) tokens, \(kept) kept"
@@ -93,6 +95,8 @@ extension RelayServer {
                 $0.peerPolicy = policy
                 $0.fleet = fleet
                 $0.maxBytesPerSecond = new.maxBps
+                $0.sourceRate = new.sourceRate
+                $0.sourceBurst = new.sourceBurst
             }
         }
         current.withLock { $0 = new }

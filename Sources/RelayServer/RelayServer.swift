@@ -218,6 +218,8 @@ public final class RelayServer: @unchecked Sendable {
         }
         engineConfiguration.hairpin = c.hairpin
         engineConfiguration.maxBytesPerSecond = c.maxBps
+        engineConfiguration.sourceRate = c.sourceRate
+        engineConfiguration.sourceBurst = c.sourceBurst
         // A key of this run only: a ticket names an allocation of this process, and no allocation
         // outlives it.
         engineConfiguration.mobilityKey = c.mobility ? STUNCrypto.randomBytes(32) : nil

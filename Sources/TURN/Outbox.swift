@@ -133,6 +133,8 @@ public enum DropReason: Int, Sendable, CaseIterable {
     case fleetRefused
     /// Over the allocation's `max-bps` to its peers.
     case quota
+    /// A request from a source over its `source-rate` of 401s and Allocates (SourceLimiter).
+    case rateLimited
 }
 
 /// Counters the engine keeps; the server reads them for metrics.
@@ -144,7 +146,7 @@ public struct TURNStats: Sendable {
     public var bytesToPeers = 0
     public var bytesToClients = 0
     /// Data plane drops by reason (`DropReason`'s raw values are the slots).
-    public var drops = InlineArray<9, Int>(repeating: 0)
+    public var drops = InlineArray<10, Int>(repeating: 0)
     public var requests = 0
     public var errorResponses = 0
     /// Packets for another allocation of this relay, delivered in process.

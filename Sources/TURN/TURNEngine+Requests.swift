@@ -19,13 +19,30 @@ extension TURNEngine {
         guard [.allocate, .refresh, .createPermission, .channelBind].contains(m.method) else {
             return reject(reply, .badRequest("Unknown method"), out: out)
         }
+        let signed = m.contains(.messageIntegrity) || m.contains(.messageIntegritySHA256)
+        // A stranger's answers (401s, and whatever needs no credentials) and every Allocate come
+        // out of the source's bucket; over it, no answer at all.
+        if !signed || m.method == .allocate, !admitFromSource(tuple.client.ip, now: now) { return drop(.rateLimited) }
+        if !signed {
+            // Without credentials, a request that would fail anyway once authenticated gets that
+            // answer now, not a 100-byte 401 (amplification, issue 13; docs/PERFORMANCE.md): the
+            // sender learns nothing it would not learn after authenticating.
+            if m.method == .allocate, !m.contains(.requestedTransport) {
+                return reject(reply, .badRequest("REQUESTED-TRANSPORT missing"), out: out)
+            }
+            if m.method != .allocate, allocations[tuple] == nil, !m.contains(.mobilityTicket) {
+                return reject(reply, .allocationMismatch, out: out)
+            }
+        }
         let credential: Authenticator.Credential
         let held = allocations[tuple].map { (username: $0.username, key: $0.key) }
         switch configuration.authenticator.authenticate(m, client: tuple.client, now: now, allocation: held) {
         case .success(let c):
             credential = c
         case .failure(.challenge):
-            return challenge(reply, code: 401, reason: "Unauthorized", now: now, out: out)
+            // No reason phrase (RFC 8489 §14.8 leaves it to the server; the code says it all): a
+            // challenge goes to whoever claims a source address, and every byte is amplification.
+            return challenge(reply, code: 401, reason: "", now: now, out: out)
         case .failure(.staleNonce):
             return challenge(reply, code: 438, reason: "Stale Nonce", now: now, out: out)
         case .failure(.unauthorized(let why)):
@@ -55,6 +72,16 @@ extension TURNEngine {
         } catch {
             reject(reply, error, key: credential.key, out: out)
         }
+    }
+
+    /// The per-source bucket of 401s and Allocates (`source-rate`, `source-burst`).
+    mutating func admitFromSource(_ ip: IPAddress, now: TURNTime) -> Bool {
+        guard configuration.sourceRate > 0 else { return true }
+        let burst = max(1, configuration.sourceBurst)
+        if limiter == nil || limiter?.rate != configuration.sourceRate || limiter?.burst != burst {
+            limiter = SourceLimiter(rate: configuration.sourceRate, burst: burst)
+        }
+        return limiter?.admit(ip, now: now.millis) ?? true
     }
 
     // MARK: Allocate (RFC 8656 §7.2)
@@ -328,7 +355,8 @@ extension TURNEngine {
             b.append(.realm, text: configuration.realm)
             b.append(.nonce, text: nonce)
         }
-        reply.send(b, key: key, out: out)
+        // SOFTWARE only where the answer is signed: an unsigned one may go to a spoofed source.
+        reply.send(b, key: key, software: key != nil, out: out)
     }
 
     /// A request that is STUN but whose attributes do not parse: 400 if there is a transaction to
@@ -341,7 +369,6 @@ extension TURNEngine {
         stats.errorResponses += 1
         var b = STUNMessageBuilder(method: header.type.method, class: .errorResponse, transactionID: header.transactionID)
         b.appendErrorCode(400, reason: "Bad Request")
-        if let software = configuration.software { b.append(.software, text: software) }
         out.append(socket: socket, to: tuple.client, bytes: b.bytes)
     }
 }

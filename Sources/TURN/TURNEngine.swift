@@ -18,6 +18,8 @@ public struct TURNEngine<Resources: RelayResources> {
     var orphans: [UInt64: Allocation] = [:]
     /// Mobility Refreshes handed to another worker and not answered yet, by transaction.
     var movesInFlight: Set<TransactionID> = []
+    /// 401s and Allocates per source address (issue 13); built from the configuration on first use.
+    var limiter: SourceLimiter?
     /// This engine's worker, named in the mobility tickets it seals.
     public var workerIndex: UInt16 = 0
     var nextSweep: Int64 = 0
@@ -202,6 +204,7 @@ public struct TURNEngine<Resources: RelayResources> {
         expireFleetChecks(now: now, out: out)
         if now.millis >= nextSweep {
             nextSweep = now.millis + 10_000
+            limiter?.sweep(now: now.millis)
             for allocation in allocations.values where allocation.sweep(now: now.millis) {
                 publishRoute(allocation)
             }

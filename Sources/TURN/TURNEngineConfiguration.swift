@@ -39,6 +39,10 @@ public struct TURNEngineConfiguration: Sendable {
     /// How long a mobile allocation outlives its closed TCP/TLS connection, waiting for the client
     /// to come back with its ticket (seconds).
     public var mobilityGrace: Int64 = 120
+    /// Requests per second per source address that draw a 401 or make an Allocate, and how many
+    /// at once (SourceLimiter; 0: unlimited). Per worker.
+    public var sourceRate = 0
+    public var sourceBurst = 0
     public var authenticator: Authenticator
     public var peerPolicy: PeerPolicy
 

@@ -97,8 +97,10 @@ extension IntegrationSuites {
             _ = try expect(486, "allocate", a2, alice2.allocate())  // alice's quota is one allocation
             let b = try UDPTestSocket()
             var bob = TestClient(username: "bob", password: "builder")
-            bob.learn(from: try expect(401, "refresh", b, bob.refresh(lifetime: 600)))
-            _ = try expect(437, "refresh", b, bob.refresh(lifetime: 600))  // no allocation yet
+            // Without credentials, a Refresh from a 5-tuple with no allocation is told so at once.
+            _ = try expect(437, "refresh", b, bob.refresh(lifetime: 600))
+            bob.learn(from: try expect(401, "allocate", b, bob.allocate()))
+            _ = try expect(437, "refresh", b, bob.refresh(lifetime: 600))  // signed: no allocation yet
             _ = try expect(nil, "allocate", b, bob.allocate())
             let c = try UDPTestSocket()
             var carol = TestClient(username: "carol", password: "singer")

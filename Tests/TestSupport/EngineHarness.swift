@@ -28,15 +28,16 @@ public final class EngineHarness {
     public init(
         resources: FakeRelayResources = FakeRelayResources(), allow: [CIDR] = [],
         users: [String: String] = ["alice": "wonderland", "bob": "builder"],
-        secrets: [String] = [EngineHarness.secret], configure: (inout TURNEngineConfiguration) -> Void = { _ in }
+        secrets: [String] = [EngineHarness.secret], realm: String = EngineHarness.realm,
+        configure: (inout TURNEngineConfiguration) -> Void = { _ in }
     ) {
         self.resources = resources
         let auth = Authenticator(
-            realm: EngineHarness.realm, users: users, secrets: secrets, nonceLifetimeSeconds: 600, nonceKey: Array(repeating: 7, count: 32))
+            realm: realm, users: users, secrets: secrets, nonceLifetimeSeconds: 600, nonceKey: Array(repeating: 7, count: 32))
         let policy = PeerPolicy(
             allow: allow, ownAddresses: Set(resources.addresses.values).union([EngineHarness.server.ip]),
             listenerAddresses: [EngineHarness.server])
-        var configuration = TURNEngineConfiguration(realm: EngineHarness.realm, authenticator: auth, peerPolicy: policy)
+        var configuration = TURNEngineConfiguration(realm: realm, authenticator: auth, peerPolicy: policy)
         configure(&configuration)
         engine = TURNEngine(configuration: configuration, resources: resources)
     }
@@ -96,6 +97,13 @@ public final class EngineHarness {
         let first = answer(build(client), address, transport: transport)
         guard let first, first.code == 438, client.learn(from: first) else { return first }
         return answer(build(client), address, transport: transport)
+    }
+
+    /// Realm and nonce for `client`, from the 401 an unsigned Allocate draws (it makes nothing).
+    public func learnNonce(_ client: inout TestClient, from address: TransportAddress) {
+        var bare = client
+        bare.nonce = nil
+        if let challenge = answer(bare.allocate(), address) { client.learn(from: challenge) }
     }
 
     /// A ready allocation for `client` at `address`; returns the relayed address.
