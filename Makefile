@@ -35,7 +35,14 @@ RUN_ARGS     ?= --listen 127.0.0.1:$(RUN_PORT) --tcp-listen 127.0.0.1:$(RUN_PORT
                 --relay-address 127.0.0.1 $(RUN_AUTH) --session-log $(RUN_DIR)/sessions.jsonl --state-directory $(RUN_DIR) \
                 --log-level info
 
-.PHONY: run test build build-debug deps deps-test bench bench-engine format lint clean
+.PHONY: run test build build-debug deps deps-test bench bench-engine fuzz fuzz-build fuzz-smoke format lint clean
+
+# Fuzzing (Fuzz/, issue 13): libFuzzer and AddressSanitizer builds in a build directory of their
+# own. `make fuzz` runs each target FUZZ_SECONDS; `make test` runs each FUZZ_SMOKE_SECONDS.
+FUZZ_TARGETS       := FuzzSTUN FuzzFramer FuzzEngine FuzzAnalyzer
+FUZZ_FLAGS         := -c debug --build-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xcc -DFUZZING
+FUZZ_SECONDS       ?= 600
+FUZZ_SMOKE_SECONDS ?= 5
 
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -114,6 +121,20 @@ endif
 test: deps-test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	$(MAKE) fuzz-smoke
+
+fuzz-build: deps
+	@for t in $(FUZZ_TARGETS); do $(SWIFT) build $(FUZZ_FLAGS) --product $$t || exit 1; done
+
+## make fuzz-smoke: every fuzz target briefly, from its seeds and regressions (part of make test).
+fuzz-smoke: fuzz-build
+	$(SWIFT) build --build-tests
+	FUZZ_TARGETS="$(FUZZ_TARGETS)" scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
+
+## make fuzz: every fuzz target for FUZZ_SECONDS (default 600) each; what it finds stays in .build-fuzz/corpus.
+fuzz: fuzz-build
+	$(SWIFT) build --build-tests
+	FUZZ_TARGETS="$(FUZZ_TARGETS)" scripts/fuzz.sh $(FUZZ_SECONDS)
 
 ## make bench: av1relay beside coturn under the same turnutils_uclient load (see docs/PERFORMANCE.md).
 bench: deps-test build

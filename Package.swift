@@ -96,7 +96,7 @@ let package = Package(
         ),
         // Shared test helpers: a scripted TURN client, fake relay resources, fixtures.
         .target(name: "TestSupport", dependencies: ["STUN", "TURN"], path: "Tests/TestSupport", swiftSettings: strict),
-        .testTarget(name: "STUNTests", dependencies: ["STUN"], swiftSettings: strict),
+        .testTarget(name: "STUNTests", dependencies: ["STUN", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "TURNTests", dependencies: ["TURN", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RelayServerTests", dependencies: ["RelayServer", "RelayIO", "SessionStore", "Sessions"], swiftSettings: strict),
         .testTarget(name: "AV1MediaTests", dependencies: ["AV1Media"], swiftSettings: strict),
@@ -105,6 +105,20 @@ let package = Package(
         // RelayIO's shared parts (port pool, pairing registry, hairpin table, connection counter);
         // TestSupport for the one list of relay port ranges the tests bind.
         .testTarget(name: "RelayIOTests", dependencies: ["RelayIO", "Sockets", "TURN", "STUN", "TestSupport"], swiftSettings: strict),
+        // Fuzz targets (issue 13; make fuzz): libFuzzer's driver when built with -sanitize=fuzzer
+        // and -DFUZZING, corpus replayers and seed writers otherwise (FuzzMain).
+        .target(name: "CFuzzDriver", path: "Fuzz/CFuzzDriver"),
+        .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"], path: "Fuzz/FuzzSupport", swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzSTUN", dependencies: ["STUN", "TestSupport", "FuzzSupport"], path: "Fuzz/FuzzSTUN", swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzFramer", dependencies: ["STUN", "TestSupport", "FuzzSupport"], path: "Fuzz/FuzzFramer", swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzEngine", dependencies: ["STUN", "TURN", "TestSupport", "FuzzSupport"], path: "Fuzz/FuzzEngine", swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "FuzzAnalyzer", dependencies: ["STUN", "TURN", "TestSupport", "FuzzSupport"], path: "Fuzz/FuzzAnalyzer",
+            swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -61,8 +61,13 @@ public struct LinkTelemetry: Equatable, Sendable, Codable {
             rsrq = Int8(bitPattern: b[5])
             rsrp = Int16(bitPattern: UInt16(b[6]) << 8 | UInt16(b[7]))
             sinr = Int8(bitPattern: b[8])
+            // MCC then MNC: five or six ASCII digits, or nothing. Anything else is not an operator
+            // code and goes no further (found by FuzzAnalyzer: bytes that are not UTF-8 came back
+            // as replacement characters, which encode to other bytes).
             let code = b[12..<18].prefix { $0 != 0 }
-            operatorCode = code.isEmpty ? nil : String(decoding: code, as: UTF8.self)
+            operatorCode =
+                (5...6).contains(code.count) && code.allSatisfy({ (0x30...0x39).contains($0) })
+                ? String(decoding: code, as: UTF8.self) : nil
         }
     }
 }

@@ -71,5 +71,49 @@ extension IntegrationSuites {
             let forbidden = ["127.0.0.1", "\(port)", "robot:robot-1234", "app:robot-1234", "rec-secret", "AV1SIM-PLAINTEXT"]
             for f in forbidden { #expect(!raw.contains(f), "\(f) appears in a session record") }
         }
+
+        /// Fault (issue 13): SIGTERM while calls are live. Every live session gets its final record,
+        /// ended "shutdown", before the relay exits 0.
+        @Test func sigtermMidCallWritesEveryFinalRecord() throws {
+            let dir = NSTemporaryDirectory() + "av1relay-sigterm-\(getpid())"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let log = "\(dir)/sessions.jsonl"
+            let relay = try Interop.relay(
+                [
+                    "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--auth-secret", "term-secret", "--pairing", "on",
+                    "--session-log", log, "--session-interim", "1",
+                ] + RelayPortRanges.arguments(RelayPortRanges.sessionRecords))
+            defer { relay.stop() }
+            let port = try Interop.port(relay, "udp")
+            let devices = ["robot-term-1", "robot-term-2"]
+            let calls = try devices.map { device in
+                try Child(
+                    Binaries.av1sim,
+                    [
+                        "pair", "--relay", "127.0.0.1:\(port)", "--secret", "term-secret", "--device", device, "--duration", "30",
+                        "--width", "160", "--height", "120",
+                    ])
+            }
+            defer { for c in calls { c.stop() } }
+            // Both calls are live once each has an interim record with media in it.
+            let live = eventually(seconds: 40) {
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                return devices.allSatisfy { d in text.split(separator: "\n").contains { $0.contains(d) && $0.contains("robot_to_app") } }
+            }
+            try #require(live, "the calls did not start: \(relay.text.suffix(2000))")
+            relay.signal(SIGTERM)
+            #expect(relay.wait(seconds: 30) == 0, "\(relay.text.suffix(2000))")
+            let records = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map {
+                try JSONDecoder().decode(SessionRecord.self, from: Data($0.utf8))
+            }
+            for device in devices {
+                let sessions = Set(records.filter { $0.deviceID == device }.map(\.sessionID))
+                let finals = records.filter { $0.deviceID == device && $0.type == "final" }
+                #expect(sessions.count == 1 && finals.count == 1, "\(device): \(sessions.count) sessions, \(finals.count) finals")
+                #expect(finals.first?.endReason == "shutdown", "\(device)")
+                #expect((finals.first?.directions["robot_to_app"]?["video"]?.packets ?? 0) > 0, "\(device)")
+            }
+        }
     }
 }
