@@ -25,6 +25,7 @@ public final class MetricsExporter: Sendable {
         var perWorker: [WorkerSnapshot] = []
         var liveSessions = 0
         var backlog: StoreWriter.Backlog?
+        var logBacklog: JSONLinesSink.Backlog?
         var draining = false
         var outcomes = SessionOutcomes()
         /// The network namespace's UDP counters (`/proc/net/snmp`), when readable.
@@ -66,7 +67,8 @@ public final class MetricsExporter: Sendable {
         let perWorker = server.workers.map { $0.snapshot() }
         let sample = Sample(
             workers: perWorker.reduce(WorkerSnapshot(), +), perWorker: perWorker, liveSessions: server.liveSessions().count,
-            backlog: server.recordKeeper().writer?.backlog, draining: server.isDraining, outcomes: server.sessionOutcomes(),
+            backlog: server.recordKeeper().writer?.backlog, logBacklog: server.sessionLog?.backlog, draining: server.isDraining,
+            outcomes: server.sessionOutcomes(),
             udp: KernelUDPCounters.read())
         publish(Self.series(sample))
         return registry.emitToString() + Self.histograms(sample).map(\.text).joined()
@@ -134,6 +136,12 @@ public final class MetricsExporter: Sendable {
             counter("av1relay_fleet_checks_total", [("outcome", "timed_out")], fleet, stats.fleetChecksTimedOut),
             counter("av1relay_session_records_lost_total", [], "Session records lost past the spool's bound", sample.backlog?.lost ?? 0),
             counter(
+                "av1relay_session_log_write_failures_total", [], "Attempts to write the session log that failed",
+                sample.logBacklog?.failures ?? 0),
+            counter(
+                "av1relay_session_log_records_dropped_total", [], "Session records dropped past the session log's backlog",
+                sample.logBacklog?.dropped ?? 0),
+            counter(
                 "av1relay_datagrams_send_failed_total", [], "Datagrams the kernel refused to send (full socket buffer, unreachable)",
                 health.sendFailures),
             counter(
@@ -144,6 +152,9 @@ public final class MetricsExporter: Sendable {
             gauge("av1relay_draining", "1 while the relay drains", sample.draining ? 1 : 0),
             gauge("av1relay_session_records_queued", "Session records waiting for the store in memory", sample.backlog?.queued ?? 0),
             gauge("av1relay_session_records_spooled", "Session records waiting for the store on disk", sample.backlog?.spooled ?? 0),
+            gauge(
+                "av1relay_session_log_records_waiting", "Session records waiting in memory for the session log",
+                sample.logBacklog?.waiting ?? 0),
         ]
         for reason in DropReason.allCases {
             all.append(counter("av1relay_packets_dropped_total", [("reason", label(reason))], drops, stats[dropped: reason]))

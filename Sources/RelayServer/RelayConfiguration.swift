@@ -49,6 +49,8 @@ public struct RelayConfiguration: Sendable, Equatable {
     public var sessionIdle = 30
     public var sessionLogMaxBytes = 64 << 20
     public var sessionLogKeep = 5
+    /// Records kept in memory while the session log cannot be written; past it the oldest go.
+    public var sessionLogBacklog = 10_000
     /// Where the relay keeps its own files: the SQLite store and the store's spool.
     public var stateDirectory = "."
     /// The session store: `sqlite` (`<state-directory>/sessions.sqlite`), `sqlite:PATH`, a
@@ -395,6 +397,13 @@ extension RelayConfiguration {
         },
         Option(key: "session-log-keep", value: "N", help: "rotated session logs kept (default 5)") { c, v throws(Invalid) in
             c.sessionLogKeep = try number("session-log-keep", v, 1...1000)
+        },
+        Option(
+            key: "session-log-backlog", value: "N",
+            help:
+                "records held in memory while the session log cannot be written (disk full, read-only); past it the oldest are dropped, counted (default 10000)"
+        ) { c, v throws(Invalid) in
+            c.sessionLogBacklog = try number("session-log-backlog", v, 1...1_000_000)
         },
         Option(key: "state-directory", value: "DIR", help: "where the session store and its spool live (default .)") {
             c, v throws(Invalid) in

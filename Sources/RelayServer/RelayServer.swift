@@ -69,7 +69,27 @@ public final class RelayServer: @unchecked Sendable {
         throws -> [any SessionSink]
     {
         var sinks: [any SessionSink] = []
-        if let path = c.sessionLog { sinks.append(try JSONLinesSink(path: path, maxBytes: c.sessionLogMaxBytes, keep: c.sessionLogKeep)) }
+        if let path = c.sessionLog {
+            sinks.append(
+                try JSONLinesSink(path: path, maxBytes: c.sessionLogMaxBytes, keep: c.sessionLogKeep, backlogLimit: c.sessionLogBacklog) {
+                    event in
+                    switch event {
+                    case .tornTailDropped(let bytes):
+                        logger.warning(
+                            "session log: dropped the torn end of its last line, left by a write that was cut off",
+                            metadata: ["bytes": "\(bytes)"])
+                    case .failing(let reason):
+                        logger.error(
+                            "session log: cannot write; records wait in memory and are written when it can be",
+                            metadata: ["reason": "\(reason)", "backlog_limit": "\(c.sessionLogBacklog)"])
+                    case .dropping(let limit):
+                        logger.error("session log: backlog full, dropping its oldest records", metadata: ["backlog_limit": "\(limit)"])
+                    case .recovered(let written, let dropped):
+                        logger.notice(
+                            "session log: writing again", metadata: ["records_written": "\(written)", "records_dropped": "\(dropped)"])
+                    }
+                })
+        }
         if c.sessionStdout { sinks.append(StandardOutputSink()) }
         if let store = try openStore(c, reachable: false, logger: logger) {
             sinks.append(
@@ -362,10 +382,10 @@ public final class RelayServer: @unchecked Sendable {
     /// was not given.
     public func recordKeeper() -> RecordKeeper {
         let writer = sinks.lazy.compactMap { $0 as? StoreWriter }.first
-        let log = sinks.lazy.compactMap { $0 as? JSONLinesSink }.first
+        let log = sessionLog
         return RecordKeeper(
             store: writer?.store, writer: writer, sessionLog: log?.path, sessionLogKeep: log?.keep ?? 1, spoolPath: writer?.spoolPath,
-            auditLog: configuration.auditLogPath)
+            auditLog: configuration.auditLogPath, sessionLogSink: log)
     }
 
     /// Erases what is older than `retention-days` from the store, the session log and the spool,
@@ -399,6 +419,7 @@ public final class RelayServer: @unchecked Sendable {
         if records.contains(where: { $0.type == "final" }) {
             outcomes.withLock { o in for record in records { o.add(record) } }
         }
+        for sink in sinks { (sink as? JSONLinesSink)?.retry() }
         for record in records {
             for sink in sinks {
                 do { try sink.write(record) } catch { logger.error("session record not written: \(error)") }
@@ -406,6 +427,9 @@ public final class RelayServer: @unchecked Sendable {
             logger.info("session record", metadata: ["type": "\(record.type)", "grade": "\(record.quality.grade)"])
         }
     }
+
+    /// The session log's sink, if records go to one.
+    public var sessionLog: JSONLinesSink? { sinks.lazy.compactMap { $0 as? JSONLinesSink }.first }
 
     /// Frees every allocation, closes every socket; blocks until the workers are done, then writes
     /// the final records of the sessions still open.
@@ -419,6 +443,9 @@ public final class RelayServer: @unchecked Sendable {
         for w in workers { w.stop() }
         sessionQueue.sync { writeRecords(shutdown: true) }
         for sink in sinks { sink.flush() }
+        if let waiting = sessionLog?.backlog.waiting, waiting > 0 {
+            logger.error("session log: records not written at exit", metadata: ["records": "\(waiting)"])
+        }
         pool.closeReservations()
         logStats()
         logger.info("av1relay stopped")

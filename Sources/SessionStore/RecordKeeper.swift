@@ -12,14 +12,18 @@ public struct RecordKeeper: Sendable {
     /// The session log (`session-log`) and how many rotations of it are kept.
     public let sessionLog: String?
     public let sessionLogKeep: Int
+    /// In a running relay: the session log's sink, whose records waiting in memory (while the
+    /// file cannot be written) are exported and erased with the file's.
+    public let sessionLogSink: JSONLinesSink?
     public let spoolPath: String?
     /// The audit trail: the store's, or without a store the JSON Lines file `auditLog`.
     public let trail: any AuditTrail
 
     public init(
         store: (any SessionStore)?, writer: StoreWriter? = nil, sessionLog: String?, sessionLogKeep: Int, spoolPath: String?,
-        auditLog: String
+        auditLog: String, sessionLogSink: JSONLinesSink? = nil
     ) {
+        self.sessionLogSink = sessionLogSink
         self.store = store
         self.trail = store ?? AuditLog(path: auditLog)
         self.writer = writer
@@ -93,7 +97,9 @@ public struct RecordKeeper: Sendable {
         try exclusively {
             let stored = try store?.records(device: device) ?? []
             // Oldest file first: the highest rotation, then down to the live file.
-            let logged = try sessionLogFiles.reversed().flatMap { try JSONLinesFile.records($0) }.filter { $0.deviceID == device }
+            let logged =
+                (try sessionLogFiles.reversed().flatMap { try JSONLinesFile.records($0) } + (sessionLogSink?.waitingRecords() ?? []))
+                .filter { $0.deviceID == device }
             let spooled = try spoolPath.map { try JSONLinesFile.records($0) }?.filter { $0.deviceID == device } ?? []
             let all = stored + logged + spooled
             return Export(
@@ -133,6 +139,8 @@ public struct RecordKeeper: Sendable {
         try exclusively {
             var counts = Counts()
             if let store { counts.store = try erase(store) }
+            // Those waiting first: one written meanwhile is in the file when it is edited.
+            counts.sessionLog += sessionLogSink?.removeWaiting(where: remove) ?? 0
             for file in sessionLogFiles { counts.sessionLog += try JSONLinesFile.remove(from: file, where: remove) }
             if let spoolPath { counts.spool = try JSONLinesFile.remove(from: spoolPath, where: remove) }
             return counts

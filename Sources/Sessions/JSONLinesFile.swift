@@ -36,6 +36,39 @@ public enum JSONLinesFile {
         }
     }
 
+    /// The byte at `size - 1` of the open file `fd`, nil if it cannot be read.
+    static func lastByte(_ fd: Int32, size: Int) -> UInt8? {
+        var byte: UInt8 = 0
+        return pread(fd, &byte, 1, off_t(size - 1)) == 1 ? byte : nil
+    }
+
+    /// A file whose last line has no newline was cut mid-write: a last line that is a whole
+    /// record gets its newline, anything else after the last newline is cut off. Returns the bytes
+    /// dropped. Under the writers' lock.
+    public static func repairTornTail(_ handle: FileHandle) throws -> Int {
+        let fd = handle.fileDescriptor
+        return try locked(fd) {
+            let size = Int(try handle.seekToEnd())
+            guard size > 0, let last = lastByte(fd, size: size), last != 0x0A else { return 0 }
+            try handle.seek(toOffset: 0)
+            let data = try handle.readToEnd() ?? Data()
+            let start = (data.lastIndex(of: 0x0A) ?? -1) + 1
+            let tail = data[start...]
+            if (try? JSONDecoder().decode(SessionRecord.self, from: Data(tail))) != nil {
+                try handle.seekToEnd()
+                try handle.write(contentsOf: Data([0x0A]))
+                try handle.synchronize()
+                return 0
+            }
+            guard ftruncate(fd, off_t(start)) == 0 else {
+                throw Failure(description: "cannot truncate a torn line: \(String(cString: strerror(errno)))")
+            }
+            try handle.synchronize()
+            try handle.seekToEnd()
+            return tail.count
+        }
+    }
+
     /// The records of a file, in order (lines that are not records are left out).
     public static func records(_ path: String) throws -> [SessionRecord] {
         guard let data = FileManager.default.contents(atPath: path) else { return [] }

@@ -82,7 +82,7 @@ extension IntegrationSuites {
             let relay = try Interop.relay(
                 [
                     "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--auth-secret", "term-secret", "--pairing", "on",
-                    "--session-log", log, "--session-interim", "1",
+                    "--session-log", log, "--session-interim", "1", "--state-directory", dir,
                 ] + RelayPortRanges.arguments(RelayPortRanges.sessionRecords))
             defer { relay.stop() }
             let port = try Interop.port(relay, "udp")
@@ -114,6 +114,74 @@ extension IntegrationSuites {
                 #expect(finals.first?.endReason == "shutdown", "\(device)")
                 #expect((finals.first?.directions["robot_to_app"]?["video"]?.packets ?? 0) > 0, "\(device)")
             }
+        }
+
+        /// Fault (issue 13): `kill -9` while a call is live. What is on disk (the session log and the
+        /// SQLite store) lacks at most the last interim interval, holds no corrupt line, and the next
+        /// start opens both: a torn last line (a write cut off) is dropped with a warning, and the
+        /// records after it land whole.
+        @Test func killNineMidCallLosesAtMostOneIntervalAndTheNextStartFindsNoCorruptLine() throws {
+            let dir = NSTemporaryDirectory() + "av1relay-kill-\(getpid())"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let log = "\(dir)/sessions.jsonl"
+            let options = ["--state-directory", dir, "--session-log", log]
+            let arguments =
+                [
+                    "--listen", "127.0.0.1:0", "--tcp-listen", "none", "--auth-secret", "kill-secret", "--pairing", "on",
+                    "--session-interim", "1", "--session-idle", "2",
+                ] + options + RelayPortRanges.arguments(RelayPortRanges.sessionRecords)
+            func call(_ relay: Child, _ device: String, seconds: Int) throws -> Child {
+                try Child(
+                    Binaries.av1sim,
+                    [
+                        "pair", "--relay", "127.0.0.1:\(try Interop.port(relay, "udp"))", "--secret", "kill-secret", "--device", device,
+                        "--duration", "\(seconds)", "--width", "160", "--height", "120",
+                    ])
+            }
+            func lines() -> [Substring] { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n") }
+            let time = ISO8601DateFormatter()
+            time.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            func latestEnd(_ records: [SessionRecord], _ device: String) -> Date? {
+                records.filter { $0.deviceID == device }.compactMap { time.date(from: $0.end) }.max()
+            }
+
+            let first = try Interop.relay(arguments)
+            defer { first.stop() }
+            let sim = try call(first, "robot-kill-1", seconds: 30)
+            defer { sim.stop() }
+            let live = eventually(seconds: 40) {
+                lines().filter { $0.contains("robot-kill-1") && $0.contains("robot_to_app") }.count >= 3
+            }
+            try #require(live, "the call did not start: \(first.text.suffix(2000))")
+            first.signal(SIGKILL)
+            let killed = Date()
+            _ = first.wait(seconds: 30)
+            sim.stop()
+
+            // Every line is a whole record, and the newest is at most one interval (1 s) old, with
+            // room for a loaded machine's scheduling.
+            let onDisk = try lines().map { try JSONDecoder().decode(SessionRecord.self, from: Data($0.utf8)) }
+            let logEnd = try #require(latestEnd(onDisk, "robot-kill-1"))
+            #expect(killed.timeIntervalSince(logEnd) < 1 + 4, "the log's newest record is \(killed.timeIntervalSince(logEnd)) s old")
+            let stored = try StoreWireTests.export("robot-kill-1", options)
+            let storeEnd = try #require(latestEnd(stored.store, "robot-kill-1"), "the store holds no record of the call")
+            #expect(killed.timeIntervalSince(storeEnd) < 1 + 4, "the store's newest record is \(killed.timeIntervalSince(storeEnd)) s old")
+            #expect(Set(stored.store.map(\.sessionID)) == Set(onDisk.map(\.sessionID)))
+
+            // A write cut mid-line (what kill -9 or a power loss can leave): the next start drops it.
+            let torn = try onDisk[0].jsonLine().prefix(57)
+            try JSONLinesFile.append(Data(torn), to: log)
+            let second = try Interop.relay(arguments)
+            defer { second.stop() }
+            #expect(second.text.contains("dropped the torn end of its last line") && second.text.contains("bytes=57"), "\(second.text)")
+            let next = try call(second, "robot-kill-2", seconds: 4)
+            #expect(next.wait(seconds: 40) != nil)
+            let ended = eventually(seconds: 30) { lines().contains { $0.contains("robot-kill-2") && $0.contains("\"type\":\"final\"") } }
+            try #require(ended, "no final record after the restart: \(second.text.suffix(2000))")
+            let after = try lines().map { try JSONDecoder().decode(SessionRecord.self, from: Data($0.utf8)) }
+            #expect(after.count > onDisk.count && Array(after.prefix(onDisk.count)) == onDisk)
+            #expect(try StoreWireTests.export("robot-kill-2", options).store.contains { $0.type == "final" })
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import STUN
+import Synchronization
 import Testing
 
 @testable import Sessions
@@ -206,5 +207,77 @@ struct SessionRegistryTests {
         let lines = try String(contentsOfFile: "\(dir)/s.jsonl.1", encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 3)
         #expect(try JSONDecoder().decode(SessionRecord.self, from: Data(lines[0].utf8)) == record)
+    }
+
+    /// Fault (issue 13): a write cut off mid-line (kill -9, power loss) leaves a torn last line.
+    /// The next open drops it, so the log stays one record per line; a last record that only lacks
+    /// its newline is kept; and a writer that finds a torn tail starts its record on a new line.
+    @Test func aTornLastLineIsRepairedAndNeverSwallowsTheNextRecord() throws {
+        let dir = NSTemporaryDirectory() + "sessions-torn-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = "\(dir)/s.jsonl"
+        let record = try Self.idleRecord()
+        let line = try record.jsonLine()
+        func lines() throws -> [Substring] { try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n") }
+        func append(_ d: Data) throws { try JSONLinesFile.append(d, to: path) }
+
+        try append(line + line + line.prefix(line.count / 2))
+        let sink = try JSONLinesSink(path: path)
+        #expect(sink.tornBytesDropped == line.count / 2)
+        try sink.write(record)
+        #expect(try lines().count == 3 && (try JSONLinesFile.records(path)).count == 3)
+
+        // Torn behind the open sink's back (another writer cut off): the next record still lands whole.
+        try append(line.prefix(10))
+        try sink.write(record)
+        #expect(try JSONLinesFile.records(path).count == 4)
+
+        // A whole record without its newline is kept, and gets one.
+        try? FileManager.default.removeItem(atPath: path)
+        try append(line + line.dropLast())
+        let again = try JSONLinesSink(path: path)
+        #expect(again.tornBytesDropped == 0)
+        try again.write(record)
+        #expect(try lines().count == 3 && (try JSONLinesFile.records(path)).count == 3)
+    }
+
+    /// Fault (issue 13): a session log that cannot be written (here the path is a directory; the
+    /// wire test fills a real disk) loses nothing up to the backlog's bound: the failure is
+    /// reported once, records wait in memory in order, the oldest past the bound are dropped and
+    /// counted, and every waiting record is written, in order, once the file can be opened.
+    @Test func aLogThatCannotBeWrittenHoldsRecordsInOrderUpToItsBound() throws {
+        let dir = NSTemporaryDirectory() + "sessions-backlog-\(getpid())"
+        let path = "\(dir)/s.jsonl"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)  // not a file: writes fail
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let events = Mutex<[JSONLinesSink.Event]>([])
+        let sink = try JSONLinesSink(path: path, backlogLimit: 3) { e in events.withLock { $0.append(e) } }
+        var records: [SessionRecord] = []
+        for i in 0..<5 {
+            var r = try Self.idleRecord()
+            r.sessionID = "s\(i)"
+            records.append(r)
+            try sink.write(r)
+            sink.retry()
+        }
+        let failing = events.withLock { $0 }
+        #expect(failing.count == 2, "\(failing)")
+        if case .failing(let reason) = failing.first { #expect(reason.contains(path)) } else { Issue.record("\(failing)") }
+        #expect(failing.last == .dropping(limit: 3))
+        #expect(sink.backlog.waiting == 3 && sink.backlog.dropped == 2 && sink.backlog.failures == 1 + 5 + 5)  // the open, 5 writes, 5 retries
+        #expect(sink.waitingRecords().map(\.sessionID) == ["s2", "s3", "s4"])
+        // An erasure reaches records that wait, as it reaches the file's.
+        #expect(sink.removeWaiting { $0.sessionID == "s3" } == 1)
+
+        try FileManager.default.removeItem(atPath: path)
+        sink.retry()
+        #expect(events.withLock { $0.last } == .recovered(written: 2, dropped: 2))
+        #expect(try JSONLinesFile.records(path).map(\.sessionID) == ["s2", "s4"])
+        #expect(sink.backlog.waiting == 0)
+        try sink.write(records[0])
+        #expect(try JSONLinesFile.records(path).map(\.sessionID) == ["s2", "s4", "s0"] && events.withLock { $0.count } == 3)
+        // A missing directory is a configuration error, found at start.
+        #expect(throws: JSONLinesSink.Failure.self) { try JSONLinesSink(path: "\(dir)/nowhere/s.jsonl") }
     }
 }
