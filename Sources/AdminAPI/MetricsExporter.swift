@@ -136,6 +136,9 @@ public final class MetricsExporter: Sendable {
             counter("av1relay_fleet_checks_total", [("outcome", "timed_out")], fleet, stats.fleetChecksTimedOut),
             counter("av1relay_session_records_lost_total", [], "Session records lost past the spool's bound", sample.backlog?.lost ?? 0),
             counter(
+                "av1relay_accept_pauses_total", [], "Times a TCP/TLS listener rested for want of file descriptors or memory",
+                health.acceptPauses),
+            counter(
                 "av1relay_session_log_write_failures_total", [], "Attempts to write the session log that failed",
                 sample.logBacklog?.failures ?? 0),
             counter(

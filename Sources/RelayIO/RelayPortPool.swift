@@ -48,8 +48,11 @@ public final class RelayPortPool: Sendable {
                 if evenPort && port % 2 == 1 { continue }
                 if reserveNext && (port == range.upperBound || used.contains(port + 1)) { continue }
                 if used.contains(port) { continue }
-                guard case .success(let fd) = SocketAddress.bindUDP(TransportAddress(ip: ip, port: port), reusePort: false) else {
-                    continue  // taken by another process: try the next
+                let fd: Int32
+                switch SocketAddress.bindUDP(TransportAddress(ip: ip, port: port), reusePort: false) {
+                case .success(let opened): fd = opened
+                case .failure(let e) where e.isResourceShortage: return nil  // no descriptor left: no port will do
+                case .failure: continue  // taken by another process: try the next
                 }
                 var reserved: RelayEndpoint?
                 if reserveNext {

@@ -13,7 +13,17 @@ extension Worker {
             var storage = sockaddr_storage()
             var length = socklen_t(0)
             let fd = av1_accept(listenerFD, &storage, &length)
-            guard fd >= 0 else { return }  // EAGAIN: nothing more to accept
+            guard fd >= 0 else {
+                switch -fd {
+                case ECONNABORTED, EPROTO, EPERM: continue  // that client is gone, or refused by a firewall: the next
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM: return rest(listenerFD, errno: -fd)
+                default: return  // EAGAIN: nothing more to accept
+                }
+            }
+            if acceptsPaused {
+                acceptsPaused = false
+                onPressure(.acceptsResumed)
+            }
             guard let client = SocketAddress.transportAddress(&storage), counter.admit(client.ip) else {
                 close(fd)
                 counts.health[closed: .refused] += 1
@@ -35,6 +45,24 @@ extension Worker {
                 now: clock.now().millis)
             watch(fd, .connection, events: UInt32(AV1_IN | AV1_RDHUP))
         }
+    }
+
+    /// Stops watching a listener until the next tick, when accept(2) has run out of a resource;
+    /// clients wait in the kernel's backlog meanwhile.
+    private func rest(_ listenerFD: Int32, errno: Int32) {
+        unwatch(listenerFD)
+        restingListeners.append(listenerFD)
+        counts.health.acceptPauses += 1
+        if !acceptsPaused {
+            acceptsPaused = true
+            onPressure(.acceptsPaused(errno: errno))
+        }
+    }
+
+    /// Watches the resting listeners again (from the tick).
+    func wakeRestingListeners() {
+        for fd in restingListeners { watch(fd, .streamListener) }
+        restingListeners.removeAll(keepingCapacity: true)
     }
 
     func connectionReady(_ fd: Int32, events: UInt32) {

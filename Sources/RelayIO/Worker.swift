@@ -50,6 +50,11 @@ public final class Worker: @unchecked Sendable {
     }
     var udpListeners: [Listener] = []
     var streamListeners: [Listener] = []
+    /// Stream listeners not watched until the next tick: accept(2) ran out of file descriptors or
+    /// memory, and a level-triggered listener would otherwise wake the loop at once, forever.
+    var restingListeners: [Int32] = []
+    /// Set from the first such failure until an accept succeeds again (told once each way).
+    var acceptsPaused = false
     var relays: Set<Int32> = []
     /// The relay's other workers, for mobility moves (`WorkerGroup`).
     var group: WorkerGroup?
@@ -75,6 +80,8 @@ public final class Worker: @unchecked Sendable {
     /// Called on the worker's thread with paired allocations' reports: every second, and the final
     /// one when an allocation ends (session analytics).
     var onLegs: @Sendable ([LegReport]) -> Void = { _ in }
+    /// Called on the worker's thread when a resource runs out and when it is back (logging).
+    var onPressure: @Sendable (ResourcePressure) -> Void = { _ in }
     private let mailbox = Mutex<[@Sendable () -> Void]>([])
     private var stopping = false
     private var running = false
@@ -131,10 +138,12 @@ public final class Worker: @unchecked Sendable {
     public func start(
         udp: [(Int32, TransportAddress)], streams: [(Int32, TransportAddress, TransportProtocol)] = [],
         limits: StreamLimits = StreamLimits(), counter: ConnectionCounter? = nil, tls: TLSContext? = nil, fleetSocket: Int32? = nil,
-        onLegs: @escaping @Sendable ([LegReport]) -> Void = { _ in }, onEvents: @escaping @Sendable ([TURNEvent]) -> Void
+        onLegs: @escaping @Sendable ([LegReport]) -> Void = { _ in }, onPressure: @escaping @Sendable (ResourcePressure) -> Void = { _ in },
+        onEvents: @escaping @Sendable ([TURNEvent]) -> Void
     ) {
         self.onEvents = onEvents
         self.onLegs = onLegs
+        self.onPressure = onPressure
         streamLimits = limits
         connectionCounter = counter ?? ConnectionCounter(limits: limits)
         tlsContext = tls
@@ -380,6 +389,7 @@ public final class Worker: @unchecked Sendable {
         engine.expire(now: now, out: outbox)
         resources.pool.expireReservations(nowMillis: now.millis)
         expireConnections(now: now.millis)
+        wakeRestingListeners()
         let legs = engine.legReports()
         if !legs.isEmpty { onLegs(legs) }
         flush()

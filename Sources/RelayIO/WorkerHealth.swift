@@ -21,6 +21,16 @@ public enum StreamCloseReason: Int, Sendable, CaseIterable {
     case refused
 }
 
+/// A resource the process ran out of, as a worker meets it: told once when it starts to bite and
+/// once when it no longer does, for the log (`Worker.start(onPressure:)`).
+public enum ResourcePressure: Sendable, Equatable {
+    /// accept(2) failed for want of file descriptors or memory (its errno): TCP/TLS clients wait
+    /// in the kernel's backlog while the listener rests, tried again every second.
+    case acceptsPaused(errno: Int32)
+    /// An accept succeeded again.
+    case acceptsResumed
+}
+
 /// The worker's own counters (data-plane health, streams): plain integers kept on the worker's
 /// thread, a few per round and none per packet, read with its other counters. Fixed size, no heap.
 public struct WorkerHealth: Sendable {
@@ -44,6 +54,9 @@ public struct WorkerHealth: Sendable {
     /// OpenSSL, cut by the handshake timeout, closed by the client midway).
     public var tlsHandshakes = 0
     public var tlsFailures = 0
+    /// Times a stream listener rested (until the next tick) because accept(2) found no file
+    /// descriptor or memory left (EMFILE, ENFILE, ENOBUFS, ENOMEM).
+    public var acceptPauses = 0
     /// Stream connections closed, by `StreamCloseReason`.
     public var streamCloses = InlineArray<8, Int>(repeating: 0)
 
@@ -84,6 +97,7 @@ public struct WorkerHealth: Sendable {
         s.outboxOverflows += b.outboxOverflows
         s.tlsHandshakes += b.tlsHandshakes
         s.tlsFailures += b.tlsFailures
+        s.acceptPauses += b.acceptPauses
         s.streamCloses += b.streamCloses
         return s
     }

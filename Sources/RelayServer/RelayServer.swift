@@ -277,7 +277,8 @@ public final class RelayServer: @unchecked Sendable {
             let sessionQueue = self.sessionQueue
             let onLegs: @Sendable ([LegReport]) -> Void = { legs in sessionQueue.async { server.value?.route(legs) } }
             worker.start(
-                udp: udp[i], streams: streams, limits: limits, counter: counter, tls: tls, fleetSocket: fleetSockets[i], onLegs: onLegs
+                udp: udp[i], streams: streams, limits: limits, counter: counter, tls: tls, fleetSocket: fleetSockets[i], onLegs: onLegs,
+                onPressure: { [logger] pressure in RelayServer.log(pressure, worker: i, logger) }
             ) {
                 [logger] events in
                 RelayServer.log(events, logger)
@@ -449,6 +450,17 @@ public final class RelayServer: @unchecked Sendable {
         pool.closeReservations()
         logStats()
         logger.info("av1relay stopped")
+    }
+
+    static func log(_ pressure: ResourcePressure, worker: Int, _ logger: Logger) {
+        switch pressure {
+        case .acceptsPaused(let errno):
+            logger.error(
+                "TCP/TLS accepts paused: no file descriptor or memory left (see ulimit -n); clients wait, tried again every second",
+                metadata: ["worker": "\(worker)", "reason": "\(String(cString: strerror(errno)))"])
+        case .acceptsResumed:
+            logger.notice("TCP/TLS accepts resumed", metadata: ["worker": "\(worker)"])
+        }
     }
 
     static func log(_ events: [TURNEvent], _ logger: Logger) {

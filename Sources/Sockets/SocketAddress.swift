@@ -73,6 +73,9 @@ public struct SocketError: Error, CustomStringConvertible, Sendable {
     public var operation: String
     public var errno: Int32
     public var description: String { "\(operation): \(String(cString: strerror(errno)))" }
+    /// The process or the system is out of file descriptors or memory: no other port or address
+    /// would fare better until some are freed.
+    public var isResourceShortage: Bool { [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(errno) }
 }
 
 extension SocketAddress {

@@ -237,7 +237,8 @@ enum Interop {
     }
 
     /// The av1relay binary with `arguments`, once it says it is serving.
-    static func relay(in namespace: NetworkNamespace? = nil, _ arguments: [String]) throws -> Child {
+    /// `fileLimit`: the relay's `ulimit -n` (soft and hard), set by a shell that then becomes it.
+    static func relay(in namespace: NetworkNamespace? = nil, _ arguments: [String], fileLimit: Int? = nil) throws -> Child {
         // Session records go nowhere unless a test asks for them.
         let sessionLog = arguments.contains("--session-log") ? [] : ["--session-log", "none"]
         let sessionStore =
@@ -248,7 +249,8 @@ enum Interop {
         // the repository: in the test run's own directory unless the test names one.
         let state = arguments.contains("--state-directory") ? [] : ["--state-directory", try scratchStateDirectory()]
         let all = arguments + ["--stats-interval", "0"] + sessionLog + sessionStore + admin + state
-        let (path, args) = namespace?.command(Binaries.av1relay, all) ?? (Binaries.av1relay, all)
+        var (path, args) = namespace?.command(Binaries.av1relay, all) ?? (Binaries.av1relay, all)
+        if let fileLimit { (path, args) = ("/bin/sh", ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", path] + args) }
         let relay = try Child(path, args)
         guard relay.waitFor("av1relay serving", seconds: 30) else {
             relay.stop()
