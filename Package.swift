@@ -67,10 +67,13 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // The configuration: every key, its parser and checks; light enough to fuzz (FuzzConfig).
+        .target(name: "RelayConfig", dependencies: ["STUN", "TURN", "Sessions"], swiftSettings: strict),
         .target(
             name: "RelayServer",
             dependencies: [
-                "RelayIO", "Sockets", "TURN", "Sessions", "SessionStore", "CAV1Shim", .product(name: "Logging", package: "swift-log"),
+                "RelayConfig", "RelayIO", "Sockets", "TURN", "Sessions", "SessionStore", "CAV1Shim",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
@@ -98,7 +101,9 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["STUN", "TURN"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "STUNTests", dependencies: ["STUN", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "TURNTests", dependencies: ["TURN", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "RelayServerTests", dependencies: ["RelayServer", "RelayIO", "SessionStore", "Sessions"], swiftSettings: strict),
+        .testTarget(
+            name: "RelayServerTests", dependencies: ["RelayServer", "RelayConfig", "RelayIO", "SessionStore", "Sessions"],
+            swiftSettings: strict),
         .testTarget(name: "AV1MediaTests", dependencies: ["AV1Media"], swiftSettings: strict),
         .testTarget(name: "SessionsTests", dependencies: ["Sessions", "TURN", "STUN", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "Sessions", "TestSupport"], swiftSettings: strict),
@@ -116,6 +121,8 @@ let package = Package(
         .executableTarget(
             name: "FuzzEngine", dependencies: ["STUN", "TURN", "TestSupport", "FuzzSupport"], path: "Fuzz/FuzzEngine", swiftSettings: strict
         ),
+        .executableTarget(
+            name: "FuzzConfig", dependencies: ["RelayConfig", "FuzzSupport"], path: "Fuzz/FuzzConfig", swiftSettings: strict),
         .executableTarget(
             name: "FuzzAnalyzer", dependencies: ["STUN", "TURN", "TestSupport", "FuzzSupport"], path: "Fuzz/FuzzAnalyzer",
             swiftSettings: strict),

@@ -2,6 +2,8 @@ import CAV1Shim
 import Dispatch
 import Foundation
 import Logging
+// The configuration is part of the relay's interface: `import RelayServer` brings it.
+@_exported import RelayConfig
 import RelayIO
 import STUN
 import SessionStore

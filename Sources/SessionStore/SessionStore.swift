@@ -1,6 +1,9 @@
 import Foundation
 import Sessions
 
+// Moved to Sessions with the PostgreSQL URL parser; the store's users still find it here.
+@_exported import struct Sessions.StoreError
+
 /// Where session records are kept to be queried: one row per session, the latest record of it
 /// (interims while it lasts, then the final, which a late interim never replaces). Writing a
 /// record twice leaves one row, so a spool replayed after a failure writes each exactly once.
@@ -94,13 +97,6 @@ enum SessionRows {
         WHERE excluded.type = 'final' OR session_records.type <> 'final'
         """
     }
-}
-
-/// A session store that cannot be opened or written.
-public struct StoreError: Error, CustomStringConvertible {
-    public var description: String
-
-    public init(_ description: String) { self.description = description }
 }
 
 /// A value bound to one of the shared statements' parameters.

@@ -1,7 +1,9 @@
+import Foundation
 import STUN
 import TURN
 import Testing
 
+@testable import RelayConfig
 @testable import RelayServer
 
 @Suite("Configuration: flags, config file, validation")
@@ -45,7 +47,16 @@ struct ConfigurationTests {
         ] {
             #expect(failure(["--admin-token", bad])?.key == "admin-token", "\(bad)")
         }
+        // A token pasted where its hash belongs is refused without being repeated (found by FuzzConfig).
+        let made0 = AdminToken.make(name: "tool", scope: .admin, devices: nil)
+        for pasted in [made0.token, "tool:\(made0.token)", "tool:\(made0.token):\(hash)"] {
+            let reason = try #require(failure(["--admin-token", pasted])?.reason)
+            #expect(!reason.contains(made0.token) && !reason.contains(made0.token.prefix(12)), "\(reason)")
+        }
         #expect(failure(["--audit-retention-days", "0"])?.key == "audit-retention-days")
+        // A line or a flag with no key names where it is (found by FuzzConfig: it named nothing).
+        #expect(failure(["--config", "x.conf"], file: "realm = r\n = 5\n")?.key == "x.conf:2")
+        #expect(failure(["--=5"])?.key == "--")
         // A made token's line parses back to the same limits.
         let made = AdminToken.make(name: "tool", scope: .admin, devices: ["school-*"])
         #expect(AdminToken(made.configuration)?.devices == ["school-*"])
@@ -221,5 +232,13 @@ struct ConfigurationTests {
         }
         #expect(c.realm == "r")
         for o in RelayConfiguration.options { #expect(RelayConfiguration.helpText.contains("--\(o.key) ")) }
+    }
+
+    /// The configuration fuzzer's dictionary (Fuzz/FuzzConfig.dict) names every key, so that a
+    /// new option is fuzzed as a key from the start.
+    @Test func theFuzzDictionaryNamesEveryKey() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dict = try String(contentsOf: root.appendingPathComponent("Fuzz/FuzzConfig.dict"), encoding: .utf8)
+        for o in RelayConfiguration.options { #expect(dict.contains("=\"\(o.key)\"\n"), "Fuzz/FuzzConfig.dict lacks \(o.key)") }
     }
 }

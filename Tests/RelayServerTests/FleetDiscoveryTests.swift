@@ -5,6 +5,7 @@ import Synchronization
 import TURN
 import Testing
 
+@testable import RelayConfig
 @testable import RelayServer
 
 /// Fleet membership from DNS (issue 9: a Kubernetes headless Service of ready pods).

@@ -3,6 +3,7 @@ import STUN
 import TURN
 import Testing
 
+@testable import RelayConfig
 @testable import RelayIO
 @testable import RelayServer
 

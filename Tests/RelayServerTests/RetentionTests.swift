@@ -5,6 +5,7 @@ import SessionStore
 import Sessions
 import Testing
 
+@testable import RelayConfig
 @testable import RelayServer
 
 /// The running relay's retention (issue 10): what its own sinks hold, by age, with an explicit time.

@@ -76,6 +76,9 @@ extension RelayConfiguration {
         // Flags are a layer above the file: a list key given as a flag replaces the file's list.
         config.listKeysInLayer = []
         for p in pairs { try config.apply(key: p.key, value: p.value, origin: p.origin, readFile: readFile) }
+        // Bookkeeping of the layers, not configuration: the same keys and values from any layer
+        // make equal configurations.
+        config.listKeysInLayer = []
         try config.validate()
         return checkOnly ? .check(config) : .run(config)
     }
@@ -86,6 +89,7 @@ extension RelayConfiguration {
     }
 
     mutating func apply(key: String, value: String, origin: String, readFile: (String) throws -> String) throws(Invalid) {
+        guard !key.isEmpty else { throw Invalid(key: origin, reason: "no key before the value (expected key = value)") }
         if key == "auth-secret-file" {
             // One secret per line ('#' comments), read now and again on every reload.
             let text: String

@@ -1,5 +1,5 @@
 import STUN
-import SessionStore
+import Sessions
 import TURN
 
 /// Everything `av1relay` can be told, with its defaults. One value type; `--flag VALUE` and a
@@ -113,9 +113,9 @@ public struct RelayConfiguration: Sendable, Equatable {
     }
 
     /// The PostgreSQL store's settings, when the store is PostgreSQL (parsed when configured).
-    public var postgresStore: PostgresSessionStore.Settings? {
+    public var postgresStore: PostgresSettings? {
         guard let store = sessionStore, store.hasPrefix("postgres") else { return nil }
-        return try? PostgresSessionStore.Settings(url: store)
+        return try? PostgresSettings(url: store)
     }
 
     /// The audit trail's file when there is no session store (with one, the trail is in it).
@@ -236,6 +236,20 @@ extension RelayConfiguration {
             throw Invalid(key: key, reason: "'\(text)' is not a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return v
+    }
+
+    /// What is wrong with an `admin-token` value, without repeating any of it.
+    static func adminTokenProblem(_ v: String) -> String {
+        let form = "NAME:read|admin:<64 hex digits of SHA-256>[:DEVICE,PREFIX*,...]"
+        let parts = v.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count >= 3 else {
+            return
+                "expected \(form), got \(parts.count) field\(parts.count == 1 ? "" : "s") (the token itself goes to clients; give its SHA-256, as av1relay admin-token prints)"
+        }
+        if parts[0].isEmpty { return "expected \(form): the name is empty" }
+        if !["read", "admin"].contains(parts[1]) { return "expected \(form): the scope is read or admin" }
+        if parts[2].count != 64 || !parts[2].allSatisfy(\.isHexDigit) { return "expected \(form): the third field is 64 hex digits" }
+        return "expected \(form): the devices are ids or PREFIX* patterns, comma-separated"
     }
 
     static func onOff(_ key: String, _ text: String) throws(Invalid) -> Bool {
@@ -422,7 +436,7 @@ extension RelayConfiguration {
                 c.sessionStore = v
             } else if v.hasPrefix("postgres://") || v.hasPrefix("postgresql://") {
                 do {
-                    _ = try PostgresSessionStore.Settings(url: v)
+                    _ = try PostgresSettings(url: v)
                 } catch {
                     throw Invalid(key: "session-store", reason: "\(error)")
                 }
@@ -473,10 +487,8 @@ extension RelayConfiguration {
             repeatable: true, reset: { $0.adminTokens = [] }
         ) {
             c, v throws(Invalid) in
-            guard let token = AdminToken(v) else {
-                throw Invalid(
-                    key: "admin-token", reason: "'\(v.prefix(40))…' is not NAME:read|admin:<64 hex digits of SHA-256>[:DEVICE,PREFIX*,...]")
-            }
+            // Never quoted: a token pasted here by mistake would reach the log.
+            guard let token = AdminToken(v) else { throw Invalid(key: "admin-token", reason: adminTokenProblem(v)) }
             guard !c.adminTokens.contains(where: { $0.name == token.name }) else {
                 throw Invalid(key: "admin-token", reason: "the name '\(token.name)' is given twice")
             }
