@@ -124,6 +124,9 @@ let package = Package(
         .executableTarget(
             name: "FuzzConfig", dependencies: ["RelayConfig", "FuzzSupport"], path: "Fuzz/FuzzConfig", swiftSettings: strict),
         .executableTarget(
+            name: "FuzzTLS", dependencies: ["RelayIO", "CAV1Shim", "TestSupport", "FuzzSupport"], path: "Fuzz/FuzzTLS",
+            swiftSettings: strict),
+        .executableTarget(
             name: "FuzzAnalyzer", dependencies: ["STUN", "TURN", "TestSupport", "FuzzSupport"], path: "Fuzz/FuzzAnalyzer",
             swiftSettings: strict),
         .testTarget(

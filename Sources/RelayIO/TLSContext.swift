@@ -28,7 +28,7 @@ public final class TLSContext: @unchecked Sendable {
     public var isLoaded: Bool { lock.withLock { _ in ctx != nil } }
 
     /// A new server session on the current context.
-    func session() -> OpaquePointer? {
+    package func session() -> OpaquePointer? {
         lock.withLock { _ in ctx.flatMap { av1_tls_new($0) } }
     }
 }

@@ -89,29 +89,26 @@ extension Worker {
         }
     }
 
-    /// TLS records in; plaintext to the framer; handshake answers out. Returns why the
-    /// connection must close, or nil.
+    /// TLS records in (`TLSRecordPath`); plaintext to the framer; handshake answers out. Returns
+    /// why the connection must close, or nil.
     private func decrypt(_ bytes: UnsafeRawBufferPointer, on c: StreamConnection) -> StreamCloseReason? {
-        guard let tls = c.tls, av1_tls_feed(tls, bytes.baseAddress, bytes.count) == bytes.count else { return .tlsFailed }
-        if !c.established {
-            let rc = av1_tls_handshake(tls)
-            pushCiphertext(c)
-            if rc < 0 { return .tlsFailed }
-            if rc == 0 { return nil }
-            c.established = true
-            counts.health.tlsHandshakes += 1
-        }
-        while !c.closed {
-            let n = Int(av1_tls_read(tls, tlsScratch.baseAddress, tlsScratch.count))
-            if n == -2 { return .client }  // close_notify: the client hung up properly
-            if n < 0 { return .tlsFailed }
-            if n == 0 { break }
-            let outcome = frame(UnsafeRawBufferPointer(rebasing: tlsScratch[0..<n]), on: c)
-            tlsScratch.zero(n)
-            if outcome != nil { return outcome }
-        }
-        pushCiphertext(c)
-        return nil
+        guard let tls = c.tls else { return .tlsFailed }
+        return TLSRecordPath.open(
+            tls, bytes, established: c.established, scratch: tlsScratch,
+            completed: {
+                c.established = true
+                counts.health.tlsHandshakes += 1
+            },
+            deliver: { plaintext in
+                guard !c.closed else { return .stop }
+                if let reason = frame(plaintext, on: c) { return .close(reason) }
+                return c.closed ? .stop : .goOn
+            },
+            emit: { ciphertext in
+                guard !c.closed else { return false }
+                write(ciphertext, to: c)
+                return !c.closed
+            })
     }
 
     /// Plaintext in; each whole frame to the engine, until the connection closes: a flush inside
@@ -138,22 +135,16 @@ extension Worker {
     func send(_ bytes: UnsafeRawBufferPointer, to c: StreamConnection) {
         guard !c.closed else { return }
         if let tls = c.tls {
-            guard c.established, av1_tls_write(tls, bytes.baseAddress, bytes.count) == bytes.count else {
-                return closeConnection(c, .tlsFailed)
-            }
-            pushCiphertext(c)
+            let sealed =
+                c.established
+                && TLSRecordPath.seal(tls, bytes, scratch: tlsScratch) { ciphertext in
+                    guard !c.closed else { return false }
+                    write(ciphertext, to: c)
+                    return !c.closed
+                }
+            if !sealed { closeConnection(c, .tlsFailed) }
         } else {
             write(bytes, to: c)
-        }
-    }
-
-    private func pushCiphertext(_ c: StreamConnection) {
-        guard let tls = c.tls else { return }
-        while !c.closed && av1_tls_pending(tls) > 0 {
-            let n = Int(av1_tls_take(tls, tlsScratch.baseAddress, tlsScratch.count))
-            if n <= 0 { break }
-            write(UnsafeRawBufferPointer(rebasing: tlsScratch[0..<n]), to: c)
-            tlsScratch.zero(n)
         }
     }
 
