@@ -39,9 +39,11 @@ RUN_ARGS     ?= --listen 127.0.0.1:$(RUN_PORT) --tcp-listen 127.0.0.1:$(RUN_PORT
 
 # Fuzzing (Fuzz/, issue 13): libFuzzer and AddressSanitizer builds in a build directory of their
 # own. `make fuzz` runs each target FUZZ_SECONDS; `make test` runs each FUZZ_SMOKE_SECONDS.
-FUZZ_TARGETS       := FuzzSTUN FuzzFramer FuzzEngine FuzzAnalyzer
+FUZZ_TARGETS       := FuzzSTUN FuzzFramer FuzzEngine FuzzAnalyzer FuzzConfig FuzzTLS
 FUZZ_FLAGS         := -c debug --build-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xcc -DFUZZING
 FUZZ_SECONDS       ?= 600
+# Stop a target sooner, after this many executions (-1: no limit).
+FUZZ_RUNS          ?= -1
 FUZZ_SMOKE_SECONDS ?= 5
 
 define apt_install
@@ -131,10 +133,10 @@ fuzz-smoke: fuzz-build
 	$(SWIFT) build --build-tests
 	FUZZ_TARGETS="$(FUZZ_TARGETS)" scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
-## make fuzz: every fuzz target for FUZZ_SECONDS (default 600) each; what it finds stays in .build-fuzz/corpus.
+## make fuzz: every fuzz target for FUZZ_SECONDS (default 600) each, or FUZZ_RUNS executions; what it finds stays in .build-fuzz/corpus.
 fuzz: fuzz-build
 	$(SWIFT) build --build-tests
-	FUZZ_TARGETS="$(FUZZ_TARGETS)" scripts/fuzz.sh $(FUZZ_SECONDS)
+	FUZZ_TARGETS="$(FUZZ_TARGETS)" FUZZ_RUNS="$(FUZZ_RUNS)" scripts/fuzz.sh $(FUZZ_SECONDS)
 
 ## make bench: av1relay beside coturn under the same turnutils_uclient load (see docs/PERFORMANCE.md).
 bench: deps-test build
