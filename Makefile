@@ -35,7 +35,7 @@ RUN_ARGS     ?= --listen 127.0.0.1:$(RUN_PORT) --tcp-listen 127.0.0.1:$(RUN_PORT
                 --relay-address 127.0.0.1 $(RUN_AUTH) --session-log $(RUN_DIR)/sessions.jsonl --state-directory $(RUN_DIR) \
                 --log-level info
 
-.PHONY: run test build build-debug deps deps-test bench bench-engine fuzz fuzz-build fuzz-smoke format lint clean
+.PHONY: run test build build-debug deps deps-test bench bench-engine fuzz fuzz-build fuzz-smoke soak format lint clean
 
 # Fuzzing (Fuzz/, issue 13): libFuzzer and AddressSanitizer builds in a build directory of their
 # own. `make fuzz` runs each target FUZZ_SECONDS; `make test` runs each FUZZ_SMOKE_SECONDS.
@@ -137,6 +137,11 @@ fuzz-smoke: fuzz-build
 fuzz: fuzz-build
 	$(SWIFT) build --build-tests
 	FUZZ_TARGETS="$(FUZZ_TARGETS)" FUZZ_RUNS="$(FUZZ_RUNS)" scripts/fuzz.sh $(FUZZ_SECONDS)
+
+## make soak: SOAK_MINUTES (default 30) of allocation churn against the release build, RSS and fds sampled (docs/HARDENING.md).
+SOAK_MINUTES ?= 30
+soak: deps-test build
+	scripts/soak.py --minutes $(SOAK_MINUTES)
 
 ## make bench: av1relay beside coturn under the same turnutils_uclient load (see docs/PERFORMANCE.md).
 bench: deps-test build
