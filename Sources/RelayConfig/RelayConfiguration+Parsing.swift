@@ -30,8 +30,13 @@ extension RelayConfiguration {
                 i += 1
                 continue
             }
-            guard arg.hasPrefix("--") else { throw Invalid(key: arg, reason: "unexpected argument (flags start with --)") }
-            var key = String(arg.dropFirst(2))
+            // By Unicode scalars, not characters: a combining mark after "--" would join the second
+            // "-" into one character, and a key a config file names would fail as a flag
+            // (found by FuzzConfig).
+            guard arg.unicodeScalars.starts(with: "--".unicodeScalars) else {
+                throw Invalid(key: arg, reason: "unexpected argument (flags start with --)")
+            }
+            var key = String(arg.unicodeScalars.dropFirst(2))
             var value: String
             if let eq = key.firstIndex(of: "=") {
                 value = String(key[key.index(after: eq)...])

@@ -57,6 +57,9 @@ struct ConfigurationTests {
         // A line or a flag with no key names where it is (found by FuzzConfig: it named nothing).
         #expect(failure(["--config", "x.conf"], file: "realm = r\n = 5\n")?.key == "x.conf:2")
         #expect(failure(["--=5"])?.key == "--")
+        // A key that begins with a combining mark fails as the same unknown key from a file and as a flag.
+        #expect(failure(["--config", "x.conf"], file: "\u{656}n-port = 1\n")?.key == "\u{656}n-port")
+        #expect(failure(["--\u{656}n-port", "1"])?.key == "\u{656}n-port")
         // A made token's line parses back to the same limits.
         let made = AdminToken.make(name: "tool", scope: .admin, devices: ["school-*"])
         #expect(AdminToken(made.configuration)?.devices == ["school-*"])
