@@ -138,10 +138,12 @@ fuzz: fuzz-build
 	$(SWIFT) build --build-tests
 	FUZZ_TARGETS="$(FUZZ_TARGETS)" FUZZ_RUNS="$(FUZZ_RUNS)" scripts/fuzz.sh $(FUZZ_SECONDS)
 
-## make soak: SOAK_MINUTES (default 30) of allocation churn against the release build, RSS and fds sampled (docs/HARDENING.md).
+## make soak: SOAK_MINUTES (default 30) of allocation churn against the release build, RSS and fds sampled (docs/HARDENING.md);
+## SOAK_ARGS=--paired soaks paired av1sim calls and their session records instead of uclient.
 SOAK_MINUTES ?= 30
+SOAK_ARGS    ?=
 soak: deps-test build
-	scripts/soak.py --minutes $(SOAK_MINUTES)
+	scripts/soak.py --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 ## make bench: av1relay beside coturn under the same turnutils_uclient load (see docs/PERFORMANCE.md).
 bench: deps-test build

@@ -11,9 +11,13 @@ the deadline, at once:
   relay's handshake timeout; TLS connections cut mid-handshake or right after it (no
   close_notify); UDP garbage and unauthenticated Allocates from new source ports.
 
+With --paired, pairing is on and three lines of av1sim calls replace uclient (which is neither a
+robot nor an app), so live sessions, their interim and final records, the session log and the
+store are soaked too.
+
 The relay's RSS, open descriptors and threads are sampled every 10 s. After the load the relay
 idles until its connections and allocations are gone, and must then still answer STUN over UDP,
-TCP and TLS and relay one more uclient run. Passes (exit 0) when the relay never exited, RSS at
+TCP and TLS and relay one more uclient run (or av1sim call). Passes (exit 0) when the relay never exited, RSS at
 the end is within 10 % + 8 MiB of RSS after warm-up (the first sixth), the descriptors idle after
 the load are those idle before it (± 2), and the last checks answer. Prints the samples and a
 summary row for docs/HARDENING.md; writes both as JSON to --out.
@@ -146,15 +150,19 @@ class Soak:
             self.uclient(transport, channels)
             channels = not channels if transport == "udp" else channels
 
-    def av1sim_loop(self):
+    def av1sim_call(self, device, seconds=20):
+        code, _ = self.run([self.av1sim, "pair", "--relay", f"127.0.0.1:{self.port}", "--secret", "soak-secret",
+                            "--device", device, "--duration", str(seconds), "--width", "160", "--height", "120"], 90)
+        self.count("av1sim_calls")
+        if code != 0:
+            self.count("av1sim_failed")
+        return code == 0
+
+    def av1sim_loop(self, line):
         n = 0
         while not self.stop.is_set() and time.monotonic() < self.deadline - 25:
             n += 1
-            code, _ = self.run([self.av1sim, "pair", "--relay", f"127.0.0.1:{self.port}", "--secret", "soak-secret",
-                                "--device", f"soak-{n % 20}", "--duration", "20", "--width", "160", "--height", "120"], 90)
-            self.count("av1sim_calls")
-            if code != 0:
-                self.count("av1sim_failed")
+            self.av1sim_call(f"soak-{line}-{n % 20}")
 
     def vanishing_loop(self):
         held = []
@@ -222,7 +230,7 @@ class Soak:
              "--source-rate", "0", "--user-quota", "0", "--total-quota", "0",
              # Allocations a client left behind end within a minute, so that the idle figures come back.
              "--default-lifetime", "60", "--max-lifetime", "60", "--session-log", f"{self.workdir}/sessions.jsonl", "--state-directory", self.workdir,
-             "--session-interim", "10", "--admin-listen", "none", "--stats-interval", "0", "--handshake-timeout", "10",
+             "--session-interim", "10", "--pairing", "on" if a.paired else "off", "--admin-listen", "none", "--stats-interval", "0", "--handshake-timeout", "10",
              "--log-level", "notice"], stdout=log, stderr=subprocess.STDOUT)
         peer = subprocess.Popen(["turnutils_peer", "-L", "127.0.0.1", "-p", str(self.peer_port)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
@@ -237,8 +245,12 @@ class Soak:
             t0 = time.monotonic()
             self.deadline = t0 + a.minutes * 60
             threads = [threading.Thread(target=self.sample_loop, args=(relay.pid, samples, t0))]
-            threads += [threading.Thread(target=self.uclient_loop, args=(t,)) for t in ("udp", "tcp", "tls")]
-            threads += [threading.Thread(target=self.av1sim_loop), threading.Thread(target=self.vanishing_loop)]
+            if a.paired:  # robots and apps only: coturn's client is neither
+                threads += [threading.Thread(target=self.av1sim_loop, args=(line,)) for line in range(3)]
+            else:
+                threads += [threading.Thread(target=self.uclient_loop, args=(t,)) for t in ("udp", "tcp", "tls")]
+                threads += [threading.Thread(target=self.av1sim_loop, args=(0,))]
+            threads += [threading.Thread(target=self.vanishing_loop)]
             for t in threads:
                 t.start()
             while time.monotonic() < self.deadline and relay.poll() is None:
@@ -262,7 +274,7 @@ class Soak:
                 "udp_binding": alive and udp_binding(self.port),
                 "tcp_binding": alive and stream_binding(self.port),
                 "tls_binding": alive and stream_binding(self.tls_port, tls_context),
-                "uclient": alive and self.uclient("udp", True),
+                "relayed": alive and (self.av1sim_call("soak-last", 5) if a.paired else self.uclient("udp", True)),
             }
         finally:
             self.stop.set()
@@ -278,7 +290,7 @@ class Soak:
         text = open(log.name).read()
         records = sum(1 for _ in open(f"{self.workdir}/sessions.jsonl")) if os.path.exists(f"{self.workdir}/sessions.jsonl") else 0
         summary = {
-            "minutes": a.minutes, "exit_code": relay.returncode, "alive_until_end": alive,
+            "minutes": a.minutes, "paired": a.paired, "exit_code": relay.returncode, "alive_until_end": alive,
             "rss_kib": {"idle_before": idle_before["rss_kib"], "after_warmup": rss_warm, "end_of_load": rss_end,
                         "max": max((s["rss_kib"] for s in samples), default=0),
                         "idle_after": idle_after["rss_kib"] if idle_after else None},
@@ -311,6 +323,8 @@ class Soak:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=30, help="how long the load runs")
+    ap.add_argument("--paired", action="store_true",
+                    help="pairing on: three lines of av1sim calls instead of uclient, so sessions and their records are soaked too")
     ap.add_argument("--sample-seconds", type=float, default=10, help="seconds between samples")
     ap.add_argument("--out", default=os.path.join(ROOT, ".build", "soak.json"), help="where the samples and summary go")
     args = ap.parse_args()
