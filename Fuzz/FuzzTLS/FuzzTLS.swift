@@ -39,7 +39,7 @@ nonisolated(unsafe) let client: OpaquePointer = {
     return ctx
 }()
 
-nonisolated(unsafe) let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+nonisolated(unsafe) let path = TLSRecordPath()
 nonisolated(unsafe) let clientScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
 
 /// What the client has written, taken from its BIO.
@@ -69,12 +69,15 @@ func damage(_ bytes: inout [UInt8], _ script: inout FuzzReader) -> Bool {
     return bytes != before
 }
 
-/// The relay's side of one connection: what it handed on, and why it closed (nil: still open).
+/// The relay's side of one connection: what it handed on, what it sealed back (an echo of the
+/// start of each record, sealed before the record is read on, as the worker's flush may), what it
+/// sent the client, and why it closed (nil: still open).
 struct Relay {
     let tls: OpaquePointer
     var established = false
     var closed: StreamCloseReason?
     var plaintext: [UInt8] = []
+    var answers: [UInt8] = []
     var toClient: [UInt8] = []
 
     /// Bytes in, in pieces of the script's sizes.
@@ -83,20 +86,37 @@ struct Relay {
         while at < bytes.count, closed == nil {
             let n = min(bytes.count - at, 1 + Int(script.byte()) * 8)
             var got: [UInt8] = []
-            var sent: [UInt8] = []
+            var sealed: [UInt8] = []
+            var echoes: [UInt8] = []
+            var out: [UInt8] = []
+            let answer = script.byte() & 1 == 0
+            let tls = self.tls
             closed = bytes[at..<(at + n)].withUnsafeBytes { piece in
-                TLSRecordPath.open(
-                    tls, piece, established: established, scratch: scratch, completed: { established = true },
-                    deliver: {
-                        got += $0; return .goOn
+                path.open(
+                    tls, piece, established: established, completed: { established = true },
+                    deliver: { plaintext in
+                        if answer {
+                            let echo = Array(plaintext.prefix(32))
+                            let ok = echo.withUnsafeBytes { e in
+                                path.seal(tls, e) {
+                                    sealed += $0; return true
+                                }
+                            }
+                            precondition(ok, "sealing refused")
+                            echoes += echo
+                        }
+                        got += plaintext  // after the seal: what it may have overwritten shows here
+                        return .goOn
                     },
                     emit: {
-                        sent += $0; return true
+                        out += $0; return true
                     })
             }
             precondition(closed == nil || closed == .tlsFailed || closed == .client, "an unexpected close: \(String(describing: closed))")
             plaintext += got
-            toClient += sent
+            answers += echoes
+            // In the order the socket would carry them: sealed answers leave while the record is read.
+            toClient += sealed + out
             at += n
         }
     }

@@ -1,12 +1,18 @@
 import CAV1Shim
 
-/// One TLS connection's record path (RFC 8656 §3.1 over TLS, RFC 8446), without the socket:
-/// ciphertext a read brought in goes through OpenSSL's memory BIOs; the handshake's answers and
-/// every sealed frame leave through `emit`, the plaintext through `deliver`. The worker gives it
-/// its connection's socket and framer (Worker+Streams.swift); FuzzTLS gives it an in-memory
-/// client and hostile records. `scratch` holds plaintext and ciphertext in passing and is zeroed
-/// after each use.
-package enum TLSRecordPath {
+/// The TLS record path of a worker's connections (RFC 8656 §3.1 over TLS, RFC 8446), without the
+/// socket: ciphertext a read brought in goes through OpenSSL's memory BIOs; the handshake's
+/// answers and every sealed frame leave through `emit`, the plaintext through `deliver`. The
+/// worker gives it its connection's socket and framer (Worker+Streams.swift); FuzzTLS gives it an
+/// in-memory client and hostile records.
+///
+/// Two buffers, each zeroed after use and kept out of core dumps: `opened` holds a record's
+/// plaintext while it is delivered, `sealed` the ciphertext of a frame sealed meanwhile — an
+/// answer the engine flushes in the middle of a record's frames must not overwrite the rest.
+package final class TLSRecordPath {
+    let opened: UnsafeMutableRawBufferPointer
+    let sealed: UnsafeMutableRawBufferPointer
+
     /// What the plaintext's reader says: go on, stop (the connection closed meanwhile), or close
     /// it for this reason.
     package enum Delivery: Equatable {
@@ -14,57 +20,68 @@ package enum TLSRecordPath {
         case close(StreamCloseReason)
     }
 
+    package init(bytes: Int = 64 * 1024) {
+        opened = .allocate(byteCount: bytes, alignment: 4096)
+        sealed = .allocate(byteCount: bytes, alignment: 4096)
+        for buffer in [opened, sealed] {
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            _ = av1_exclude_from_dump(buffer.baseAddress, buffer.count)
+        }
+    }
+
+    deinit {
+        opened.deallocate()
+        sealed.deallocate()
+    }
+
     /// Feeds `bytes` to `tls`; until the handshake is `established`, runs it, and calls
     /// `completed` when it completes (before any plaintext is delivered); then reads every whole
     /// record. Returns why the connection must close, or nil. `emit` returns false when the
-    /// connection closed meanwhile.
-    package static func open(
-        _ tls: OpaquePointer, _ bytes: UnsafeRawBufferPointer, established: Bool, scratch: UnsafeMutableRawBufferPointer,
-        completed: () -> Void, deliver: (UnsafeRawBufferPointer) -> Delivery, emit: (UnsafeRawBufferPointer) -> Bool
+    /// connection closed meanwhile. `deliver` may call `seal`.
+    package func open(
+        _ tls: OpaquePointer, _ bytes: UnsafeRawBufferPointer, established: Bool, completed: () -> Void,
+        deliver: (UnsafeRawBufferPointer) -> Delivery, emit: (UnsafeRawBufferPointer) -> Bool
     ) -> StreamCloseReason? {
         guard av1_tls_feed(tls, bytes.baseAddress, bytes.count) == bytes.count else { return .tlsFailed }
         if !established {
             let rc = av1_tls_handshake(tls)
-            push(tls, scratch: scratch, emit)
+            push(tls, through: opened, emit)
             if rc < 0 { return .tlsFailed }
             if rc == 0 { return nil }
             completed()
         }
         reading: while true {
-            let n = Int(av1_tls_read(tls, scratch.baseAddress, scratch.count))
+            let n = Int(av1_tls_read(tls, opened.baseAddress, opened.count))
             if n == -2 { return .client }  // close_notify: the client hung up properly
             if n < 0 { return .tlsFailed }
             if n == 0 { break }
-            let delivery = deliver(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
-            scratch.zero(n)
+            let delivery = deliver(UnsafeRawBufferPointer(rebasing: opened[0..<n]))
+            opened.zero(n)
             switch delivery {
             case .goOn: continue
             case .stop: break reading
             case .close(let reason): return reason
             }
         }
-        push(tls, scratch: scratch, emit)
+        push(tls, through: opened, emit)
         return nil
     }
 
     /// Seals `bytes` as records and emits them. False when OpenSSL refuses (the connection must
     /// close as `tlsFailed`).
-    package static func seal(
-        _ tls: OpaquePointer, _ bytes: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer,
-        _ emit: (UnsafeRawBufferPointer) -> Bool
-    ) -> Bool {
+    package func seal(_ tls: OpaquePointer, _ bytes: UnsafeRawBufferPointer, _ emit: (UnsafeRawBufferPointer) -> Bool) -> Bool {
         guard av1_tls_write(tls, bytes.baseAddress, bytes.count) == bytes.count else { return false }
-        push(tls, scratch: scratch, emit)
+        push(tls, through: sealed, emit)
         return true
     }
 
     /// Emits what OpenSSL has written, until it has nothing more or the connection closed.
-    static func push(_ tls: OpaquePointer, scratch: UnsafeMutableRawBufferPointer, _ emit: (UnsafeRawBufferPointer) -> Bool) {
+    private func push(_ tls: OpaquePointer, through buffer: UnsafeMutableRawBufferPointer, _ emit: (UnsafeRawBufferPointer) -> Bool) {
         while av1_tls_pending(tls) > 0 {
-            let n = Int(av1_tls_take(tls, scratch.baseAddress, scratch.count))
+            let n = Int(av1_tls_take(tls, buffer.baseAddress, buffer.count))
             if n <= 0 { break }
-            let open = emit(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
-            scratch.zero(n)
+            let open = emit(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            buffer.zero(n)
             if !open { break }
         }
     }

@@ -93,8 +93,8 @@ extension Worker {
     /// why the connection must close, or nil.
     private func decrypt(_ bytes: UnsafeRawBufferPointer, on c: StreamConnection) -> StreamCloseReason? {
         guard let tls = c.tls else { return .tlsFailed }
-        return TLSRecordPath.open(
-            tls, bytes, established: c.established, scratch: tlsScratch,
+        return tlsPath.open(
+            tls, bytes, established: c.established,
             completed: {
                 c.established = true
                 counts.health.tlsHandshakes += 1
@@ -137,7 +137,7 @@ extension Worker {
         if let tls = c.tls {
             let sealed =
                 c.established
-                && TLSRecordPath.seal(tls, bytes, scratch: tlsScratch) { ciphertext in
+                && tlsPath.seal(tls, bytes) { ciphertext in
                     guard !c.closed else { return false }
                     write(ciphertext, to: c)
                     return !c.closed

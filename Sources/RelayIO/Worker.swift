@@ -64,9 +64,10 @@ public final class Worker: @unchecked Sendable {
     var streamLimits = StreamLimits()
     var connectionCounter: ConnectionCounter?
     var tlsContext: TLSContext?
-    /// Stream read, plaintext and ciphertext staging, zeroed after use.
+    /// What read(2) brought from a stream connection, zeroed after use.
     let streamScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 4096)
-    let tlsScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 4096)
+    /// The TLS connections' plaintext and ciphertext in passing (its own two buffers).
+    let tlsPath = TLSRecordPath()
     /// The engine's events by kind (refusals, allocations, denied peers) and the worker's own
     /// health, for metrics: out of line, so that the worker's hot fields keep their layout.
     final class Counts {
@@ -105,7 +106,7 @@ public final class Worker: @unchecked Sendable {
         sendSlots = .allocate(capacity: Worker.sendCapacity)
         events = .allocate(capacity: Worker.maxEvents)
         recvBuffers = .allocate(byteCount: Worker.batch * Worker.slotSize, alignment: 4096)
-        for buffer in [recvBuffers, streamScratch, tlsScratch] {
+        for buffer in [recvBuffers, streamScratch] {
             buffer.initializeMemory(as: UInt8.self, repeating: 0)
             _ = av1_exclude_from_dump(buffer.baseAddress, buffer.count)
         }
@@ -126,7 +127,6 @@ public final class Worker: @unchecked Sendable {
         close(wake)
         recvBuffers.deallocate()
         streamScratch.deallocate()
-        tlsScratch.deallocate()
         recvSlots.deallocate()
         sendSlots.deallocate()
         events.deallocate()
