@@ -71,11 +71,15 @@ func damage(_ bytes: inout [UInt8], _ script: inout FuzzReader) -> Bool {
 
 /// The relay's side of one connection: what it handed on, what it sealed back (an echo of the
 /// start of each record, sealed before the record is read on, as the worker's flush may), what it
-/// sent the client, and why it closed (nil: still open).
+/// sent the client, and why it closed (nil: still open). The script may hang up for it in the
+/// middle of an emit or a delivery, as the worker closes a connection whose socket fails: the
+/// session is freed there and then, and AddressSanitizer sees any later touch of it.
 struct Relay {
     let tls: OpaquePointer
     var established = false
     var closed: StreamCloseReason?
+    /// The session was freed by a hang-up (the worker's closeConnection).
+    var freed = false
     var plaintext: [UInt8] = []
     var answers: [UInt8] = []
     var toClient: [UInt8] = []
@@ -90,33 +94,58 @@ struct Relay {
             var echoes: [UInt8] = []
             var out: [UInt8] = []
             let answer = script.byte() & 1 == 0
+            // 0–3: hang up at that emit (sealed or not); 4: in the first delivery; else never.
+            let hangUp = Int(script.byte() % 16)
+            var emits = 0
+            var hungUp = false
             let tls = self.tls
-            closed = bytes[at..<(at + n)].withUnsafeBytes { piece in
+            func hangUpNow() {
+                av1_tls_free(tls)
+                hungUp = true
+            }
+            func emit(_ bytes: UnsafeRawBufferPointer, into buffer: inout [UInt8]) -> Bool {
+                precondition(!hungUp, "emitted after a hang-up")
+                defer { emits += 1 }
+                if emits == hangUp {
+                    hangUpNow()
+                    return false
+                }
+                buffer += bytes
+                return true
+            }
+            let outcome = bytes[at..<(at + n)].withUnsafeBytes { piece in
                 path.open(
                     tls, piece, established: established, completed: { established = true },
                     deliver: { plaintext in
+                        precondition(!hungUp, "delivered after a hang-up")
+                        if hangUp == 4 {
+                            hangUpNow()
+                            return .stop
+                        }
                         if answer {
                             let echo = Array(plaintext.prefix(32))
-                            let ok = echo.withUnsafeBytes { e in
-                                path.seal(tls, e) {
-                                    sealed += $0; return true
-                                }
-                            }
+                            let ok = echo.withUnsafeBytes { e in path.seal(tls, e) { emit($0, into: &sealed) } }
                             precondition(ok, "sealing refused")
+                            if hungUp { return .stop }
                             echoes += echo
                         }
                         got += plaintext  // after the seal: what it may have overwritten shows here
                         return .goOn
                     },
-                    emit: {
-                        out += $0; return true
-                    })
+                    emit: { emit($0, into: &out) })
             }
-            precondition(closed == nil || closed == .tlsFailed || closed == .client, "an unexpected close: \(String(describing: closed))")
             plaintext += got
             answers += echoes
             // In the order the socket would carry them: sealed answers leave while the record is read.
             toClient += sealed + out
+            if hungUp {
+                precondition(outcome == nil, "a reason for a connection already closed: \(String(describing: outcome))")
+                freed = true
+                closed = .error
+                return
+            }
+            closed = outcome
+            precondition(closed == nil || closed == .tlsFailed || closed == .client, "an unexpected close: \(String(describing: closed))")
             at += n
         }
     }
@@ -125,11 +154,11 @@ struct Relay {
 func check(_ data: UnsafeRawBufferPointer) {
     var script = FuzzReader(data)
     guard let serverSession = server.session(), let clientSession = av1_tls_new_client(client, "localhost") else { return }
+    var relay = Relay(tls: serverSession)
     defer {
-        av1_tls_free(serverSession)
+        if !relay.freed { av1_tls_free(serverSession) }
         av1_tls_free(clientSession)
     }
-    var relay = Relay(tls: serverSession)
     var tampered = false
     // The handshake: flights back and forth, the client's damaged as the script says.
     var clientDone = false
@@ -144,7 +173,9 @@ func check(_ data: UnsafeRawBufferPointer) {
         relay.toClient = []
         _ = answer.withUnsafeBytes { av1_tls_feed(clientSession, $0.baseAddress, $0.count) }
     }
-    if !tampered { precondition(relay.established && relay.closed == nil, "an untampered handshake did not complete") }
+    if !tampered && !relay.freed {
+        precondition(relay.established && relay.closed == nil, "an untampered handshake did not complete")
+    }
     guard relay.established, relay.closed == nil else { return }
     // Records after it: what the client sends, damaged or not.
     var sent: [UInt8] = []
@@ -162,7 +193,22 @@ func check(_ data: UnsafeRawBufferPointer) {
     precondition(
         relay.plaintext.count <= sent.count && Array(sent.prefix(relay.plaintext.count)) == relay.plaintext,
         "plaintext the client never sent")
-    if !tampered { precondition(relay.plaintext == sent && relay.closed == nil, "untampered records lost or refused") }
+    if !tampered && !relay.freed {
+        precondition(relay.plaintext == sent && relay.closed == nil, "untampered records lost or refused")
+    }
+    // What the relay sealed, the client opens: the echoes, in order (a prefix of them after a hang-up).
+    _ = relay.toClient.withUnsafeBytes { av1_tls_feed(clientSession, $0.baseAddress, $0.count) }
+    var opened: [UInt8] = []
+    while true {
+        let n = Int(av1_tls_read(clientSession, clientScratch.baseAddress, clientScratch.count))
+        if n <= 0 { break }
+        opened += UnsafeRawBufferPointer(rebasing: clientScratch[0..<n])
+    }
+    if relay.freed {
+        precondition(opened.count <= relay.answers.count && Array(relay.answers.prefix(opened.count)) == opened, "echoes garbled")
+    } else {
+        precondition(opened == relay.answers, "what the relay sealed is not what the client opens")
+    }
 }
 
 func seeds() -> [[UInt8]] {

@@ -36,8 +36,10 @@ package final class TLSRecordPath {
 
     /// Feeds `bytes` to `tls`; until the handshake is `established`, runs it, and calls
     /// `completed` when it completes (before any plaintext is delivered); then reads every whole
-    /// record. Returns why the connection must close, or nil. `emit` returns false when the
-    /// connection closed meanwhile. `deliver` may call `seal`.
+    /// record. Returns why the connection must close, or nil. `deliver` may call `seal`.
+    ///
+    /// `emit` returns false, and `deliver` `.stop`, when the connection closed meanwhile — its
+    /// owner has freed `tls` by then, so nothing here touches it again.
     package func open(
         _ tls: OpaquePointer, _ bytes: UnsafeRawBufferPointer, established: Bool, completed: () -> Void,
         deliver: (UnsafeRawBufferPointer) -> Delivery, emit: (UnsafeRawBufferPointer) -> Bool
@@ -45,12 +47,12 @@ package final class TLSRecordPath {
         guard av1_tls_feed(tls, bytes.baseAddress, bytes.count) == bytes.count else { return .tlsFailed }
         if !established {
             let rc = av1_tls_handshake(tls)
-            push(tls, through: opened, emit)
+            guard push(tls, through: opened, emit) else { return nil }
             if rc < 0 { return .tlsFailed }
             if rc == 0 { return nil }
             completed()
         }
-        reading: while true {
+        while true {
             let n = Int(av1_tls_read(tls, opened.baseAddress, opened.count))
             if n == -2 { return .client }  // close_notify: the client hung up properly
             if n < 0 { return .tlsFailed }
@@ -59,30 +61,35 @@ package final class TLSRecordPath {
             opened.zero(n)
             switch delivery {
             case .goOn: continue
-            case .stop: break reading
+            case .stop: return nil
             case .close(let reason): return reason
             }
         }
-        push(tls, through: opened, emit)
+        _ = push(tls, through: opened, emit)
         return nil
     }
 
     /// Seals `bytes` as records and emits them. False when OpenSSL refuses (the connection must
-    /// close as `tlsFailed`).
+    /// close as `tlsFailed`); true when they were sealed, even if the connection closed as they
+    /// left (then `tls` is freed and not touched again).
     package func seal(_ tls: OpaquePointer, _ bytes: UnsafeRawBufferPointer, _ emit: (UnsafeRawBufferPointer) -> Bool) -> Bool {
         guard av1_tls_write(tls, bytes.baseAddress, bytes.count) == bytes.count else { return false }
-        push(tls, through: sealed, emit)
+        _ = push(tls, through: sealed, emit)
         return true
     }
 
-    /// Emits what OpenSSL has written, until it has nothing more or the connection closed.
-    private func push(_ tls: OpaquePointer, through buffer: UnsafeMutableRawBufferPointer, _ emit: (UnsafeRawBufferPointer) -> Bool) {
+    /// Emits what OpenSSL has written, until it has nothing more; false as soon as `emit` says the
+    /// connection closed (and `tls` is no longer to be touched).
+    private func push(_ tls: OpaquePointer, through buffer: UnsafeMutableRawBufferPointer, _ emit: (UnsafeRawBufferPointer) -> Bool)
+        -> Bool
+    {
         while av1_tls_pending(tls) > 0 {
             let n = Int(av1_tls_take(tls, buffer.baseAddress, buffer.count))
             if n <= 0 { break }
             let open = emit(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             buffer.zero(n)
-            if !open { break }
+            if !open { return false }
         }
+        return true
     }
 }
