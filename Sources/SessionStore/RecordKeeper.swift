@@ -96,10 +96,11 @@ public struct RecordKeeper: Sendable {
     public func export(device: String, now: Date = Date()) throws -> Export {
         try exclusively {
             let stored = try store?.records(device: device) ?? []
-            // Oldest file first: the highest rotation, then down to the live file.
-            let logged =
-                (try sessionLogFiles.reversed().flatMap { try JSONLinesFile.records($0) } + (sessionLogSink?.waitingRecords() ?? []))
-                .filter { $0.deviceID == device }
+            // Those waiting in memory first: one the sink writes meanwhile is then in the file, and
+            // counted once. Files oldest first: the highest rotation, then down to the live file.
+            let waiting = sessionLogSink?.waitingRecords().filter { $0.deviceID == device } ?? []
+            let inFiles = try sessionLogFiles.reversed().flatMap { try JSONLinesFile.records($0) }.filter { $0.deviceID == device }
+            let logged = inFiles + waiting.filter { !inFiles.contains($0) }
             let spooled = try spoolPath.map { try JSONLinesFile.records($0) }?.filter { $0.deviceID == device } ?? []
             let all = stored + logged + spooled
             return Export(

@@ -65,6 +65,8 @@ public final class JSONLinesSink: SessionSink, @unchecked Sendable {  // `lock` 
     private var waiting: [Data] = []
     private var failing = false
     private var dropping = false
+    /// Records dropped before the episode of failure now running (what it drops is the rest).
+    private var droppedBefore = 0
     private var counts = Backlog()
     /// Bytes of a torn last line (a write the process did not live to finish, `kill -9` or power
     /// loss) dropped when the file was last opened: the log stays one record per line.
@@ -79,7 +81,7 @@ public final class JSONLinesSink: SessionSink, @unchecked Sendable {  // `lock` 
         case failing(reason: String)
         /// The backlog is full: the oldest records are being dropped.
         case dropping(limit: Int)
-        /// Writing works again; what waited is on disk.
+        /// Writing works again; what waited is on disk (`written`), but what this episode dropped.
         case recovered(written: Int, dropped: Int)
     }
 
@@ -128,15 +130,11 @@ public final class JSONLinesSink: SessionSink, @unchecked Sendable {  // `lock` 
 
     /// Opens the file (made with mode 0640 when missing) and repairs a torn last line.
     private func openLocked() throws {
-        if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]) else {
-                throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))")
-            }
-        }
-        // Read and write: the last byte is read back to repair a torn line (writes go to the end).
-        guard let h = FileHandle(forUpdatingAtPath: path) else {
-            throw Failure(description: "cannot open \(path) for writing: \(String(cString: strerror(errno)))")
-        }
+        // open(2) itself, so that the reason is its errno. Read and write: the last byte is read
+        // back to repair a torn line (writes go to the end).
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw Failure(description: "cannot open \(path) for writing: \(String(cString: strerror(errno)))") }
+        let h = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         let dropped = try JSONLinesFile.repairTornTail(h)
         size = Int(try h.seekToEnd())
         handle = h
@@ -181,23 +179,25 @@ public final class JSONLinesSink: SessionSink, @unchecked Sendable {  // `lock` 
 
     public func flush() { retry() }
 
-    /// Writes what waits, oldest first, until the first failure.
+    /// Writes what waits, oldest first, until the first failure: a record alone as it comes, a
+    /// backlog in batches of up to 256 records, one write and one fsync each.
     private func drainLocked() {
         var written = 0
-        while let line = waiting.first {
+        while !waiting.isEmpty {
+            let batch = min(waiting.count, 256)
             do {
-                try appendLocked(line)
+                try appendLocked(batch == 1 ? waiting[0] : waiting.prefix(batch).reduce(into: Data()) { $0.append($1) })
             } catch {
                 fail(error)
                 return
             }
-            waiting.removeFirst()
-            written += 1
+            waiting.removeFirst(batch)
+            written += batch
         }
         if failing {
             failing = false
             dropping = false
-            report(.recovered(written: written, dropped: counts.dropped))
+            report(.recovered(written: written, dropped: counts.dropped - droppedBefore))
         }
     }
 
@@ -205,12 +205,13 @@ public final class JSONLinesSink: SessionSink, @unchecked Sendable {  // `lock` 
         counts.failures += 1
         if !failing {
             failing = true
+            droppedBefore = counts.dropped
             report(.failing(reason: "\(error)"))
         }
     }
 
-    /// One line at the end of the file, fsync'd; a write cut short is cut off again, so a full disk
-    /// leaves no torn line behind. After a failure the file is reopened at the next attempt.
+    /// Whole lines at the end of the file, fsync'd; a write cut short is cut off again, so a full
+    /// disk leaves no torn line behind. After a failure the file is reopened at the next attempt.
     private func appendLocked(_ line: Data) throws {
         do {
             if handle == nil { try openLocked() }
