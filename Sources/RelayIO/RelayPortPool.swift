@@ -56,9 +56,12 @@ public final class RelayPortPool: Sendable {
                 }
                 var reserved: RelayEndpoint?
                 if reserveNext {
-                    guard case .success(let fd2) = SocketAddress.bindUDP(TransportAddress(ip: ip, port: port + 1), reusePort: false)
-                    else {
+                    let fd2: Int32
+                    switch SocketAddress.bindUDP(TransportAddress(ip: ip, port: port + 1), reusePort: false) {
+                    case .success(let opened): fd2 = opened
+                    case .failure(let e):
                         close(fd)
+                        if e.isResourceShortage { return nil }
                         continue
                     }
                     used.insert(port + 1)

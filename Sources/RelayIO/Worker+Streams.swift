@@ -20,10 +20,6 @@ extension Worker {
                 default: return  // EAGAIN: nothing more to accept
                 }
             }
-            if acceptsPaused {
-                acceptsPaused = false
-                onPressure(.acceptsResumed)
-            }
             guard let client = SocketAddress.transportAddress(&storage), counter.admit(client.ip) else {
                 close(fd)
                 counts.health[closed: .refused] += 1
@@ -53,14 +49,21 @@ extension Worker {
         unwatch(listenerFD)
         restingListeners.append(listenerFD)
         counts.health.acceptPauses += 1
+        pausedSinceTick = true
         if !acceptsPaused {
             acceptsPaused = true
             onPressure(.acceptsPaused(errno: errno))
         }
     }
 
-    /// Watches the resting listeners again (from the tick).
+    /// Watches the resting listeners again (from the tick); a tick with no pause since the last
+    /// ends the episode.
     func wakeRestingListeners() {
+        if acceptsPaused && !pausedSinceTick {
+            acceptsPaused = false
+            onPressure(.acceptsResumed)
+        }
+        pausedSinceTick = false
         for fd in restingListeners { watch(fd, .streamListener) }
         restingListeners.removeAll(keepingCapacity: true)
     }

@@ -27,7 +27,7 @@ public enum ResourcePressure: Sendable, Equatable {
     /// accept(2) failed for want of file descriptors or memory (its errno): TCP/TLS clients wait
     /// in the kernel's backlog while the listener rests, tried again every second.
     case acceptsPaused(errno: Int32)
-    /// An accept succeeded again.
+    /// A second passed without an accept failing so.
     case acceptsResumed
 }
 

@@ -33,7 +33,9 @@ extension IntegrationSuites {
             let relay = try Interop.relay(
                 [
                     "--listen", "127.0.0.1:0", "--tcp-listen", "127.0.0.1:0", "--workers", "1", "--user", "demo:demo-password",
-                    "--max-connections-per-address", "1000", "--admin-listen", "127.0.0.1:0", "--admin-token", reader.config,
+                    "--max-connections-per-address", "1000",
+                    // Held connections that say nothing stay until the test lets them go.
+                    "--handshake-timeout", "300", "--admin-listen", "127.0.0.1:0", "--admin-token", reader.config,
                 ] + RelayPortRanges.arguments(RelayPortRanges.sessionRecords), fileLimit: limit)
             defer { relay.stop() }
             let pid = relay.process.processIdentifier
@@ -59,7 +61,9 @@ extension IntegrationSuites {
             // The listener rests rather than waking the loop over and over: far less than a core.
             let cpu = Self.cpuSeconds(pid)
             Thread.sleep(forTimeInterval: 3)  // a span to measure CPU time over, not a wait for readiness
-            #expect(Self.cpuSeconds(pid) - cpu < 1.5, "the relay burnt \(Self.cpuSeconds(pid) - cpu) s of CPU in 3 s")
+            // Resting, it idles (a tick a second); spinning, it takes all the CPU it gets — over 2 s
+            // of 3 when it has a core, still over 1 s on a machine loaded twice over.
+            #expect(Self.cpuSeconds(pid) - cpu < 0.75, "the relay burnt \(Self.cpuSeconds(pid) - cpu) s of CPU in 3 s")
             #expect(relay.waitFor("TCP/TLS accepts paused", seconds: 20), "\(relay.text.suffix(2000))")
             #expect(relay.text.contains("Too many open files"), "\(relay.text.suffix(2000))")
             #expect(Ready.stunBinding(port: udp.port, seconds: 10), "UDP stopped answering")
