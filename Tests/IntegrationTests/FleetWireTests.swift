@@ -33,31 +33,44 @@ extension IntegrationSuites {
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 try StreamInteropTests.makeCertificate(dir, "relay", cn: "relay.test")
                 // The kernel's pick on 127.0.0.1, in the ephemeral range (the relay ports are below it);
-                // the other loopback addresses have it free too.
-                let port = try freeUDPPort()
-                let tlsPort = try freeUDPPort()
-                self.port = port
-                self.tlsPort = tlsPort
-                var started: [Child] = []
-                for i in 1...relayCount {
-                    let list =
-                        members?(i, port, tlsPort)
-                        ?? (1...3).map { Self.member($0, port, tlsPort, prefix: prefix) }
-                    // Members in a file of their own, so a test can change them and reload.
-                    try Self.writeMembers(list, to: "\(dir)/r\(i).conf")
-                    started.append(
-                        try Interop.relay(
-                            in: namespace,
-                            [
-                                "--config", "\(dir)/r\(i).conf", "--listen", "\(prefix)\(i):\(port)", "--tcp-listen",
-                                "\(prefix)\(i):\(port)",
-                                "--tls-listen", "\(prefix)\(i):\(tlsPort)", "--tls-cert", "\(dir)/relay-cert.pem", "--tls-key",
-                                "\(dir)/relay-key.pem", "--relay-address", "\(prefix)\(i)", "--min-port", "32800", "--max-port", "32899",
-                                "--auth-secret", "fleet-secret", "--pairing", "on", "--fleet-self", "r\(i)", "--session-log",
-                                "\(dir)/r\(i).jsonl", "--session-idle", "60", "--ready-file", "\(dir)/r\(i).ready", "--log-level", "debug",
-                            ] + extra))
+                // the other loopback addresses have it free too. Between the pick and the relays'
+                // binds another process may take it (a TCP client's ephemeral port): then again,
+                // with new ports, up to three times.
+                var attempt = 0
+                while true {
+                    attempt += 1
+                    let port = try freeUDPPort()
+                    let tlsPort = try freeUDPPort()
+                    var started: [Child] = []
+                    do {
+                        for i in 1...relayCount {
+                            let list =
+                                members?(i, port, tlsPort)
+                                ?? (1...3).map { Self.member($0, port, tlsPort, prefix: prefix) }
+                            // Members in a file of their own, so a test can change them and reload.
+                            try Self.writeMembers(list, to: "\(dir)/r\(i).conf")
+                            started.append(
+                                try Interop.relay(
+                                    in: namespace,
+                                    [
+                                        "--config", "\(dir)/r\(i).conf", "--listen", "\(prefix)\(i):\(port)", "--tcp-listen",
+                                        "\(prefix)\(i):\(port)",
+                                        "--tls-listen", "\(prefix)\(i):\(tlsPort)", "--tls-cert", "\(dir)/relay-cert.pem", "--tls-key",
+                                        "\(dir)/relay-key.pem", "--relay-address", "\(prefix)\(i)", "--min-port", "32800", "--max-port",
+                                        "32899", "--auth-secret", "fleet-secret", "--pairing", "on", "--fleet-self", "r\(i)",
+                                        "--session-log", "\(dir)/r\(i).jsonl", "--session-idle", "60", "--ready-file", "\(dir)/r\(i).ready",
+                                        "--log-level", "debug",
+                                    ] + extra))
+                        }
+                    } catch let e as TestError where e.description.contains("Address already in use") && attempt < 3 {
+                        for r in started { r.stop() }
+                        continue
+                    }
+                    self.port = port
+                    self.tlsPort = tlsPort
+                    relays = started
+                    break
                 }
-                relays = started
             }
 
             static func member(_ i: Int, _ port: UInt16, _ tlsPort: UInt16, prefix: String = "127.0.0.") -> String {
