@@ -50,7 +50,12 @@ func check(_ data: UnsafeRawBufferPointer) {
     }
     guard let lines = pairs(file) else { return }
     for (key, value) in lines where secretKeys.contains(key) && value.count >= 8 {
-        if case .failure(let e) = fromFile, e.key == key { precondition(!e.reason.contains(value), "an error quotes a secret: \(e)") }
+        guard case .failure(let e) = fromFile, e.key == key, e.reason.contains(value) else { continue }
+        // Unless the error's own words hold it (a value such as "admin-to"): then another secret
+        // in its place shows the same words.
+        let masked = "\(key) = \(String(repeating: "Z", count: value.count))\n"
+        guard case .failure(let again) = parse(["--config", "fuzz.conf"], file: masked, other: other), again.reason.contains(value)
+        else { preconditionFailure("an error quotes a secret: \(e)") }
     }
     // The same lines as flags. Keys the command line reads itself (config, check, help, version)
     // or that start like a flag's value are not the file's to say.
