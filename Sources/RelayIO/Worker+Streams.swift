@@ -16,7 +16,7 @@ extension Worker {
             guard fd >= 0 else {
                 switch -fd {
                 case ECONNABORTED, EPROTO, EPERM: continue  // that client is gone, or refused by a firewall: the next
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM: return rest(listenerFD, errno: -fd)
+                case let e where SocketError.isResourceShortage(e): return rest(listenerFD, errno: e)
                 default: return  // EAGAIN: nothing more to accept
                 }
             }
@@ -49,21 +49,19 @@ extension Worker {
         unwatch(listenerFD)
         restingListeners.append(listenerFD)
         counts.health.acceptPauses += 1
-        pausedSinceTick = true
         if !acceptsPaused {
             acceptsPaused = true
             onPressure(.acceptsPaused(errno: errno))
         }
     }
 
-    /// Watches the resting listeners again (from the tick); a tick with no pause since the last
-    /// ends the episode.
+    /// Watches the resting listeners again (from the tick); a tick with none resting (no pause
+    /// since the last tick) ends the episode.
     func wakeRestingListeners() {
-        if acceptsPaused && !pausedSinceTick {
+        if acceptsPaused && restingListeners.isEmpty {
             acceptsPaused = false
             onPressure(.acceptsResumed)
         }
-        pausedSinceTick = false
         for fd in restingListeners { watch(fd, .streamListener) }
         restingListeners.removeAll(keepingCapacity: true)
     }
@@ -107,11 +105,7 @@ extension Worker {
                 if let reason = frame(plaintext, on: c) { return .close(reason) }
                 return c.closed ? .stop : .goOn
             },
-            emit: { ciphertext in
-                guard !c.closed else { return false }
-                write(ciphertext, to: c)
-                return !c.closed
-            })
+            emit: { emit($0, to: c) })
     }
 
     /// Plaintext in; each whole frame to the engine, until the connection closes: a flush inside
@@ -140,15 +134,19 @@ extension Worker {
         if let tls = c.tls {
             let sealed =
                 c.established
-                && tlsPath.seal(tls, bytes) { ciphertext in
-                    guard !c.closed else { return false }
-                    write(ciphertext, to: c)
-                    return !c.closed
-                }
+                && tlsPath.seal(tls, bytes) { emit($0, to: c) }
             if !sealed { closeConnection(c, .tlsFailed) }
         } else {
             write(bytes, to: c)
         }
+    }
+
+    /// Ciphertext out through the socket: false once the connection has closed (its TLS session
+    /// is freed then, and `TLSRecordPath` touches it no more).
+    private func emit(_ ciphertext: UnsafeRawBufferPointer, to c: StreamConnection) -> Bool {
+        guard !c.closed else { return false }
+        write(ciphertext, to: c)
+        return !c.closed
     }
 
     /// Writes now what the kernel takes; keeps the rest, in order, for when the socket drains.

@@ -53,10 +53,8 @@ public final class Worker: @unchecked Sendable {
     /// Stream listeners not watched until the next tick: accept(2) ran out of file descriptors or
     /// memory, and a level-triggered listener would otherwise wake the loop at once, forever.
     var restingListeners: [Int32] = []
-    /// Set from the first such failure until a tick passes without one (told once each way), and
-    /// whether one happened since the last tick.
+    /// Set from the first such failure until a tick finds no listener resting (told once each way).
     var acceptsPaused = false
-    var pausedSinceTick = false
     var relays: Set<Int32> = []
     /// The relay's other workers, for mobility moves (`WorkerGroup`).
     var group: WorkerGroup?

@@ -48,6 +48,8 @@ public final class RelayServer: @unchecked Sendable {
     /// Sessions of paired devices, and where their records go.
     public let sessions: SessionRegistry
     let sinks: [any SessionSink]
+    /// The session log's sink among them, if records go to one.
+    public let sessionLog: JSONLinesSink?
     let sessionQueue = DispatchQueue(label: "av1relay.sessions")
 
     /// The TLS context, when TLS is configured; reloaded by `reloadTLS()`.
@@ -138,6 +140,7 @@ public final class RelayServer: @unchecked Sendable {
         self.logger = logger
         self.tls = tls
         self.sinks = sinks
+        sessionLog = sinks.lazy.compactMap { $0 as? JSONLinesSink }.first
         var sessionSettings = SessionRegistry.Settings()
         sessionSettings.interimInterval = Double(c.sessionInterim)
         sessionSettings.idleTimeout = Double(c.sessionIdle)
@@ -422,7 +425,7 @@ public final class RelayServer: @unchecked Sendable {
         if records.contains(where: { $0.type == "final" }) {
             outcomes.withLock { o in for record in records { o.add(record) } }
         }
-        for sink in sinks { (sink as? JSONLinesSink)?.retry() }
+        sessionLog?.retry()
         for record in records {
             for sink in sinks {
                 do { try sink.write(record) } catch { logger.error("session record not written: \(error)") }
@@ -430,9 +433,6 @@ public final class RelayServer: @unchecked Sendable {
             logger.info("session record", metadata: ["type": "\(record.type)", "grade": "\(record.quality.grade)"])
         }
     }
-
-    /// The session log's sink, if records go to one.
-    public var sessionLog: JSONLinesSink? { sinks.lazy.compactMap { $0 as? JSONLinesSink }.first }
 
     /// Frees every allocation, closes every socket; blocks until the workers are done, then writes
     /// the final records of the sessions still open.

@@ -179,14 +179,14 @@ public final class JSONLinesSink: SessionSink, @unchecked Sendable {  // `lock` 
 
     public func flush() { retry() }
 
-    /// Writes what waits, oldest first, until the first failure: a record alone as it comes, a
-    /// backlog in batches of up to 256 records, one write and one fsync each.
+    /// Writes what waits, oldest first, until the first failure: in batches of up to 256 records
+    /// (one, as records come, while the file can be written), one write and one fsync each.
     private func drainLocked() {
         var written = 0
         while !waiting.isEmpty {
             let batch = min(waiting.count, 256)
             do {
-                try appendLocked(batch == 1 ? waiting[0] : waiting.prefix(batch).reduce(into: Data()) { $0.append($1) })
+                try appendLocked(Data(waiting.prefix(batch).joined()))
             } catch {
                 fail(error)
                 return

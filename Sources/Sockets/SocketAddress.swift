@@ -75,7 +75,14 @@ public struct SocketError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(operation): \(String(cString: strerror(errno)))" }
     /// The process or the system is out of file descriptors or memory: no other port or address
     /// would fare better until some are freed.
-    public var isResourceShortage: Bool { [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(errno) }
+    public var isResourceShortage: Bool { Self.isResourceShortage(errno) }
+
+    public static func isResourceShortage(_ errno: Int32) -> Bool {
+        switch errno {
+        case EMFILE, ENFILE, ENOBUFS, ENOMEM: true
+        default: false
+        }
+    }
 }
 
 extension SocketAddress {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SessionStore
 import Sessions
 import TestSupport
 import Testing
@@ -83,11 +84,6 @@ extension IntegrationSuites {
                 ] + Interop.av1simMinimumDelivered)
         }
 
-        static func records(_ log: String) throws -> [SessionRecord] {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            return try text.split(separator: "\n").map { try JSONDecoder().decode(SessionRecord.self, from: Data($0.utf8)) }
-        }
-
         static func occurrences(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
 
         @Test func aFullDiskDelaysRecordsAndLosesNone() throws {
@@ -97,7 +93,8 @@ extension IntegrationSuites {
             defer { relay.stop() }
             let sim = try Self.call(relay, "robot-disk-1", seconds: 14)
             defer { sim.stop() }
-            try #require(eventually(seconds: 40) { ((try? Self.records(log)) ?? []).count >= 2 }, "no records: \(relay.text.suffix(2000))")
+            try #require(
+                eventually(seconds: 40) { ((try? sessionLogRecords(log)) ?? []).count >= 2 }, "no records: \(relay.text.suffix(2000))")
 
             let filler = try disk.fill()
             try #require(relay.waitFor("session log: cannot write", seconds: 20), "\(relay.text.suffix(2000))")
@@ -110,15 +107,13 @@ extension IntegrationSuites {
             try #require(relay.waitFor("session log: writing again", seconds: 20), "\(relay.text.suffix(2000))")
 
             #expect(sim.wait(seconds: 60) == 0, "the call did not go on: \(sim.text.suffix(2000))")
-            let ended = eventually(seconds: 30) { ((try? Self.records(log)) ?? []).contains { $0.type == "final" } }
+            let ended = eventually(seconds: 30) { ((try? sessionLogRecords(log)) ?? []).contains { $0.type == "final" } }
             try #require(ended, "\(relay.text.suffix(2000))")
             // Nothing lost: one session, its interim records a second apart with no hole where the
             // disk was full (a loaded machine may stretch an interval, not skip several).
-            let records = try Self.records(log)
+            let records = try sessionLogRecords(log)
             #expect(Set(records.map(\.sessionID)).count == 1 && records.filter { $0.type == "final" }.count == 1)
-            let time = ISO8601DateFormatter()
-            time.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            let ends = records.compactMap { time.date(from: $0.end) }
+            let ends = records.compactMap { UsageTally.date($0.end) }
             let gaps = zip(ends.dropFirst(), ends).map { $0.timeIntervalSince($1) }
             #expect(gaps.allSatisfy { $0 >= 0 && $0 < 5 }, "gaps between records: \(gaps)")
             let scrape = metrics()
@@ -150,7 +145,7 @@ extension IntegrationSuites {
 
             try disk.remount(readOnly: false)
             try #require(relay.waitFor("session log: writing again", seconds: 20), "\(relay.text.suffix(2000))")
-            let records = try Self.records(log)
+            let records = try sessionLogRecords(log)
             #expect(records.count == 3 && records.last?.type == "final", "\(records.map(\.type))")
             #expect(
                 relay.text.contains("records_written=3") && relay.text.contains("records_dropped=\(Int(dropped))"),

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SessionStore
 import Sessions
 import TestSupport
 import Testing
@@ -104,9 +105,7 @@ extension IntegrationSuites {
             try #require(live, "the calls did not start: \(relay.text.suffix(2000))")
             relay.signal(SIGTERM)
             #expect(relay.wait(seconds: 30) == 0, "\(relay.text.suffix(2000))")
-            let records = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map {
-                try JSONDecoder().decode(SessionRecord.self, from: Data($0.utf8))
-            }
+            let records = try sessionLogRecords(log)
             for device in devices {
                 let sessions = Set(records.filter { $0.deviceID == device }.map(\.sessionID))
                 let finals = records.filter { $0.deviceID == device && $0.type == "final" }
@@ -140,10 +139,8 @@ extension IntegrationSuites {
                     ])
             }
             func lines() -> [Substring] { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n") }
-            let time = ISO8601DateFormatter()
-            time.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
             func latestEnd(_ records: [SessionRecord], _ device: String) -> Date? {
-                records.filter { $0.deviceID == device }.compactMap { time.date(from: $0.end) }.max()
+                records.filter { $0.deviceID == device }.compactMap { UsageTally.date($0.end) }.max()
             }
 
             let first = try Interop.relay(arguments)
@@ -161,7 +158,7 @@ extension IntegrationSuites {
 
             // Every line is a whole record, and the newest is at most one interval (1 s) old, with
             // room for a loaded machine's scheduling.
-            let onDisk = try lines().map { try JSONDecoder().decode(SessionRecord.self, from: Data($0.utf8)) }
+            let onDisk = try sessionLogRecords(log)
             let logEnd = try #require(latestEnd(onDisk, "robot-kill-1"))
             #expect(killed.timeIntervalSince(logEnd) < 1 + 4, "the log's newest record is \(killed.timeIntervalSince(logEnd)) s old")
             let stored = try StoreWireTests.export("robot-kill-1", options)
@@ -179,7 +176,7 @@ extension IntegrationSuites {
             #expect(next.wait(seconds: 40) != nil)
             let ended = eventually(seconds: 30) { lines().contains { $0.contains("robot-kill-2") && $0.contains("\"type\":\"final\"") } }
             try #require(ended, "no final record after the restart: \(second.text.suffix(2000))")
-            let after = try lines().map { try JSONDecoder().decode(SessionRecord.self, from: Data($0.utf8)) }
+            let after = try sessionLogRecords(log)
             #expect(after.count > onDisk.count && Array(after.prefix(onDisk.count)) == onDisk)
             #expect(try StoreWireTests.export("robot-kill-2", options).store.contains { $0.type == "final" })
         }

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import RelayIO
 import STUN
+import Sessions
 import Sockets
 import TestSupport
 
@@ -61,6 +62,13 @@ final class UDPTestSocket {
 struct TestError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
+}
+
+/// Every line of a session log as a record (none if there is no file yet); throws at the first
+/// line that is not a whole record, so that a torn or corrupt line fails the test that reads it.
+func sessionLogRecords(_ path: String) throws -> [SessionRecord] {
+    let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    return try text.split(separator: "\n").map { try JSONDecoder().decode(SessionRecord.self, from: Data($0.utf8)) }
 }
 
 /// A port no one listens on right now: the kernel's pick for port 0, so in the ephemeral range and
