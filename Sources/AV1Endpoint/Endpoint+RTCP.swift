@@ -1,4 +1,5 @@
 import AV1Media
+import Foundation
 
 /// RTCP beside the media: sender reports with report blocks once a second, and the app's
 /// keyframe requests (PLI) after a video loss. The packets themselves are AV1Media's `RTCP`.
@@ -7,7 +8,8 @@ extension Endpoint {
     /// RTP time, packet and octet counts), the first carrying report blocks for what it receives.
     func sendRTCP() {
         guard let srtp = srtpOut else { return }
-        let ntp = RTCP.ntpTimestamp(unixSeconds: Self.now())
+        // A sender report's NTP time is wall-clock time (RFC 3550 §6.4.1), unlike the schedule.
+        let ntp = RTCP.ntpTimestamp(unixSeconds: Date().timeIntervalSince1970)
         let blocks = [(remoteAudioSSRC, audioIn), (remoteVideoSSRC, videoIn)].filter { $0.1.packets > 0 }.map {
             RTCP.ReportBlock(ssrc: $0.0, receiving: $0.1)
         }

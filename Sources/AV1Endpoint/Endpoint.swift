@@ -1,4 +1,5 @@
 import AV1Media
+import CAV1Shim
 import Foundation
 import STUN
 
@@ -83,7 +84,11 @@ public final class Endpoint {
         return report
     }
 
-    static func now() -> Double { Date().timeIntervalSince1970 }
+    /// Seconds on the monotonic clock (CLOCK_MONOTONIC, one clock for every process on the host,
+    /// so send times in payloads compare across a robot and an app run apart). The call's schedule,
+    /// its end, `--roam-at` and measured delays must not move when the wall clock is stepped: on
+    /// the wall clock a step forward ended a call early, before its roam.
+    static func now() -> Double { Double(av1_monotonic_us()) / 1_000_000 }
 
     /// Codecs and DTLS, an allocation on the relay, signalling with the peer, and a channel to it.
     func setUp() throws {
